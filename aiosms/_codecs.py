@@ -1,0 +1,64 @@
+"""JSON and XML bodies to and from plain dicts; no models, no HTTP.
+
+Decoding is strict about shape and lenient about content: a body must be one JSON
+object, or one XML document (its root may have any name: the gateways are not
+consistent), and anything else raises ``WireFormatError``. Which fields are read,
+and at which paths, is the adapters' business.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+from xml.parsers.expat import ExpatError
+
+import xmltodict
+
+__all__ = ["WireFormatError", "dumps_json", "dumps_xml", "loads_json", "loads_xml"]
+
+
+class WireFormatError(Exception):
+    """The body is not the JSON object or XML document a reply must be."""
+
+
+_json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_json_decoder = json.JSONDecoder()
+
+
+def dumps_json(payload: dict[str, Any]) -> bytes:
+    return _json_encoder.encode(payload).encode()
+
+
+def loads_json(body: bytes) -> dict[str, Any]:
+    try:
+        value = _json_decoder.decode(body.decode())
+    except (UnicodeDecodeError, ValueError):
+        raise WireFormatError("the reply is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise WireFormatError("the reply is not a JSON object")
+    return value
+
+
+def dumps_xml(root: str, payload: dict[str, Any]) -> bytes:
+    return xmltodict.unparse({root: payload}, encoding="utf-8").encode()
+
+
+def loads_xml(body: bytes, *, lists: Iterable[str] = ()) -> dict[str, Any]:
+    """Parse an XML document and return what is under its root, whatever its name.
+
+    Elements named in ``lists`` always come back as lists, so one ``message`` and
+    many parse alike. Attributes (such as the gateways' ``xmlns:i``) are dropped.
+    """
+    try:
+        document = xmltodict.parse(body, force_list=tuple(lists), xml_attribs=False)
+    except (ExpatError, ValueError, TypeError):
+        raise WireFormatError("the reply is not well-formed XML") from None
+    if not isinstance(document, dict) or len(document) != 1:
+        raise WireFormatError("the reply has no single XML root")
+    (content,) = document.values()
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise WireFormatError("the XML root holds no elements")
+    return content

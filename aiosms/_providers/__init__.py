@@ -1,0 +1,1 @@
+"""Gateway adapters: one module per gateway, one method per documented call."""

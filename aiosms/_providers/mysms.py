@@ -1,0 +1,502 @@
+"""my-sms.ru: the ``send/``, ``status/`` and ``credit/`` calls, JSON or XML, POST or GET.
+
+Builds requests and parses replies; the network is the base client's. POST carries
+packets of many messages; GET carries one per request (and the password in the
+URL, which is why POST is the default). Every documented code is in ``CODES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import httpx
+
+from aiosms import _validation as v
+from aiosms._client import (
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_TIMEOUT,
+    BaseClient,
+    Format,
+    HttpMethod,
+    TimeoutArg,
+    fan_out,
+)
+from aiosms._codecs import WireFormatError, dumps_json, dumps_xml, loads_json, loads_xml
+from aiosms._errors import (
+    AuthenticationError,
+    DeliveryUnknownError,
+    GatewayError,
+    InsufficientFundsError,
+    MessageNotFoundError,
+    ProtocolError,
+    ProviderError,
+    RecipientError,
+    ScheduleError,
+    SenderError,
+    SmsError,
+    ValidationError,
+)
+from aiosms._models import Balance, DeliveryState, Message, Receipt, StatusReport
+from aiosms._providers._common import ACCOUNT_LEVEL, count_parts, failed
+from aiosms._retry import RetryPolicy
+from aiosms._transport import Transport, WireRequest
+from aiosms._wire import STRUCTURE_ERRORS, converter
+
+__all__ = ["CODES", "DEFAULT_BASE_URL", "MySms"]
+
+PROVIDER = "my-sms"
+DEFAULT_BASE_URL = "https://my-sms.ru/rest/sms/"
+DEFAULT_PACKET_SIZE = 100
+
+
+@attrs.frozen(slots=True)
+class Code:
+    """One documented code: a request status, or a message state."""
+
+    description: str
+    state: DeliveryState | None = None
+    error: type[ProviderError] | None = None
+
+
+#: Every code the my-sms document lists, request statuses and message states alike
+#: (the two sets do not overlap).
+CODES: dict[int, Code] = {
+    0: Code("request completed"),
+    -1: Code("authorization error", error=AuthenticationError),
+    -50: Code("internal server error", error=GatewayError),
+    -51: Code("internal server error", error=GatewayError),
+    -52: Code("internal server error", error=GatewayError),
+    2: Code("waiting to be sent to the operator", state=DeliveryState.QUEUED),
+    3: Code("sent to the operator", state=DeliveryState.SENT),
+    4: Code("delivered", state=DeliveryState.DELIVERED),
+    -10: Code("invalid message id", error=MessageNotFoundError),
+    -11: Code("invalid or unregistered sender name", error=SenderError),
+    -12: Code("invalid recipient number", error=RecipientError),
+    -13: Code("insufficient funds to send the message", error=InsufficientFundsError),
+    -14: Code("error sending the message", error=GatewayError),
+    -15: Code("invalid send date format", error=ScheduleError),
+    -16: Code("invalid message TTL", error=ScheduleError),
+}
+#: The gateway's own failures: a send that gets one may or may not have gone out.
+INTERNAL = frozenset({-50, -51, -52})
+
+
+def provider_error(code: int) -> ProviderError:
+    known = CODES.get(code)
+    cls = known.error if known and known.error else GatewayError
+    text = known.description if known else "undocumented status"
+    return cls(provider=PROVIDER, code=code, text=text, transient=code in INTERNAL)
+
+
+@attrs.frozen(slots=True)
+class _Entry:
+    state: int
+    id: str = ""
+
+
+@attrs.frozen(slots=True)
+class _Reply:
+    state: int
+    data: list[_Entry] = attrs.Factory(list)
+
+
+@attrs.frozen(slots=True)
+class _BalanceReply:
+    state: int
+    balance: Decimal | None = None
+
+
+class MySms(BaseClient):
+    """Client for my-sms.ru.
+
+    >>> async with MySms(username="u", password="p", sender="MyShop") as sms:  # doctest: +SKIP
+    ...     receipt = await sms.send(Message(to="+7 911 222-33-33", text="Привет"))
+
+    Options: ``format`` ("json" or "xml"), ``method`` ("POST", the default, or "GET",
+    which puts the password in the URL), ``packet_size`` (messages per POST packet
+    in ``send_many``/``status_many``), ``max_concurrency`` (requests in flight),
+    ``timeout``, ``limits``, ``retry``, and at most one of ``http_client`` (yours,
+    never closed by aiosms), ``http_transport`` (an httpx transport for aiosms's own
+    client, such as a fake gateway's) or ``transport`` (aiosms's transport interface).
+    """
+
+    provider = PROVIDER
+
+    def __init__(
+        self,
+        *,
+        username: str,
+        password: str,
+        sender: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        format: Format = "json",
+        method: HttpMethod = "POST",
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        packet_size: int = DEFAULT_PACKET_SIZE,
+        http_client: httpx.AsyncClient | None = None,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+        transport: Transport | None = None,
+    ) -> None:
+        if not isinstance(username, str) or not username:
+            raise ValidationError("username", "must be a non-empty string")
+        if sender is not None:
+            v.check_mysms_sender(v.check_sender_type(sender) or "")
+        if isinstance(packet_size, bool) or not isinstance(packet_size, int) or packet_size < 1:
+            raise ValidationError("packet_size", "must be a positive int")
+        super().__init__(
+            password=password,
+            sender=sender,
+            base_url=base_url,
+            format=format,
+            method=method,
+            timeout=timeout,
+            limits=limits,
+            retry=retry or RetryPolicy(),
+            max_concurrency=max_concurrency,
+            http_client=http_client,
+            http_transport=http_transport,
+            transport=transport,
+        )
+        self.username = username
+        self.packet_size = packet_size
+        content_type = "application/json" if self.format == "json" else "application/xml"
+        self._headers = {"content-type": f"{content_type}; charset=utf-8"}
+
+    def __repr__(self) -> str:
+        return (
+            f"MySms(username={self.username!r}, sender={self.sender!r}, "
+            f"format={self.format!r}, method={self.method!r}, base_url={self.base_url!r})"
+        )
+
+    # -- public calls ------------------------------------------------------------
+
+    async def send(self, message: Message, *, timeout: TimeoutArg = None) -> Receipt:
+        """Send one message; return its receipt or raise its typed error.
+
+        Raises ``ValidationError`` before any request, ``ProviderError`` subclasses
+        when the gateway refuses, ``TransportError`` when it provably never left and
+        ``DeliveryUnknownError`` when it may have.
+        """
+        _require_message(message)
+        self._check_open()
+        wire = self._wire_message(message)
+        (receipt,) = await self._send_packet([message], [wire], timeout)
+        if receipt.error is not None:
+            raise receipt.error
+        return receipt
+
+    async def send_many(
+        self, messages: Iterable[Message], *, timeout: TimeoutArg = None
+    ) -> list[Receipt]:
+        """Send many messages in POST packets (or one GET each); one receipt per message, in order.
+
+        Never raises for a message's own failure: a rejection, invalid input or an
+        unknown outcome is the receipt's ``error``, with state REJECTED or UNKNOWN.
+        After an account-level refusal (authentication, funds) the packets not yet
+        sent fail as not sent.
+        """
+        batch = list(messages)
+        for message in batch:
+            _require_message(message)
+        self._check_open()
+        receipts: list[Receipt | None] = [None] * len(batch)
+        ready: list[tuple[int, Message, dict[str, str]]] = []
+        for index, message in enumerate(batch):
+            try:
+                ready.append((index, message, self._wire_message(message)))
+            except ValidationError as invalid:
+                receipts[index] = failed(message, invalid)
+        size = self.packet_size if self.method == "POST" else 1
+        packets = [ready[i : i + size] for i in range(0, len(ready), size)]
+        stop: list[SmsError] = []
+
+        async def send_packet(number: int) -> None:
+            packet = packets[number]
+            if stop:
+                for index, message, _ in packet:
+                    receipts[index] = failed(message, _not_sent(stop[0]))
+                return
+            results = await self._send_packet(
+                [m for _, m, _ in packet], [w for _, _, w in packet], timeout
+            )
+            for (index, _, _), receipt in zip(packet, results, strict=True):
+                receipts[index] = receipt
+                if isinstance(receipt.error, ACCOUNT_LEVEL) and not stop:
+                    stop.append(receipt.error)
+
+        await fan_out(len(packets), send_packet, self.max_concurrency)
+        return [r for r in receipts if r is not None]
+
+    async def status(self, message_id: str, *, timeout: TimeoutArg = None) -> StatusReport:
+        """The state of one message.
+
+        Raises ``MessageNotFoundError`` for an id the gateway does not know.
+        """
+        (report,) = await self._status_packet([_require_id(message_id)], timeout)
+        if isinstance(report.error, MessageNotFoundError):
+            raise report.error
+        return report
+
+    async def status_many(
+        self, message_ids: Iterable[str], *, timeout: TimeoutArg = None
+    ) -> list[StatusReport]:
+        """The states of many messages, in the order asked, in packets matched by id.
+
+        An id the gateway does not know gets a report with state REJECTED and a
+        ``MessageNotFoundError`` as its ``error``. A failure of a whole request raises.
+        """
+        ids = [_require_id(i) for i in message_ids]
+        self._check_open()
+        size = self.packet_size if self.method == "POST" else 1
+        chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
+        results: list[list[StatusReport]] = [[] for _ in chunks]
+        errors: list[SmsError] = []
+
+        async def ask(number: int) -> None:
+            if errors:
+                return
+            try:
+                results[number] = await self._status_packet(chunks[number], timeout)
+            except SmsError as error:
+                errors.append(error)
+
+        await fan_out(len(chunks), ask, self.max_concurrency)
+        if errors:
+            raise errors[0]
+        return [report for chunk in results for report in chunk]
+
+    async def balance(self, *, timeout: TimeoutArg = None) -> Balance:
+        """Money on the account (the gateway's decimal comma becomes a ``Decimal``)."""
+        if self.method == "GET":
+            request = WireRequest(
+                "GET", self._url(f"credit/{self.format}"), params=self._auth_query()
+            )
+        elif self.format == "json":
+            request = self._post("credit/json", dumps_json({"auth": self._auth()}))
+        else:
+            request = self._post("credit/xml", dumps_xml("getBalance", {"auth": self._auth()}))
+        return await self._read(request, self._parse_balance, what="balance", timeout=timeout)
+
+    # -- requests ----------------------------------------------------------------
+
+    def _auth(self) -> dict[str, str]:
+        return {"username": self.username, "password": self._password.value}
+
+    def _auth_query(self) -> dict[str, str]:
+        return {"u": self.username, "p": self._password.value}
+
+    def _post(self, path: str, body: bytes) -> WireRequest:
+        return WireRequest("POST", self._url(path), content=body, headers=self._headers)
+
+    def _wire_message(self, message: Message) -> dict[str, str]:
+        """The message as the gateway's fields, after the gateway's own rules."""
+        sender = message.sender or self.sender
+        if sender is None:
+            raise ValidationError("sender", "no sender on the message or the client")
+        wire = {
+            "source": v.check_mysms_sender(sender),
+            "destination": message.to,
+            "text": message.text,
+        }
+        if message.at is not None:
+            wire["date"] = v.moscow_time(message.at)
+        if message.ttl is not None:
+            wire["ttl"] = str(message.ttl)
+        return wire
+
+    def _send_request(self, wires: Sequence[dict[str, str]]) -> WireRequest:
+        if self.method == "GET":
+            (wire,) = wires
+            params = self._auth_query() | {
+                "s": wire["source"],
+                "d": wire["destination"],
+                "t": wire["text"],
+            }
+            params.update((key, wire[key]) for key in ("date", "ttl") if key in wire)
+            return WireRequest("GET", self._url(f"send/{self.format}"), params=params)
+        if self.format == "json":
+            return self._post("send/json", dumps_json({"auth": self._auth(), "data": list(wires)}))
+        body = dumps_xml("sendSMS", {"auth": self._auth(), "data": {"message": list(wires)}})
+        return self._post("send/xml", body)
+
+    async def _send_packet(
+        self, messages: list[Message], wires: list[dict[str, str]], timeout: TimeoutArg
+    ) -> list[Receipt]:
+        """Send one packet; return one receipt per message and never raise for their failures."""
+        try:
+            response = await self._send(
+                self._send_request(wires), messages=messages, what="send", timeout=timeout
+            )
+            return self._parse_send(response.body, messages)
+        except SmsError as error:
+            return [failed(m, error.clone()) for m in messages]
+
+    def _status_request(self, ids: Sequence[str]) -> WireRequest:
+        if self.method == "GET":
+            (message_id,) = ids
+            params = self._auth_query() | {"id": message_id}
+            return WireRequest("GET", self._url(f"status/{self.format}"), params=params)
+        data = [{"id": i} for i in ids]
+        if self.format == "json":
+            return self._post("status/json", dumps_json({"auth": self._auth(), "data": data}))
+        body = dumps_xml("checkSMS", {"auth": self._auth(), "data": {"message": data}})
+        return self._post("status/xml", body)
+
+    async def _status_packet(self, ids: list[str], timeout: TimeoutArg) -> list[StatusReport]:
+        return await self._read(
+            self._status_request(ids),
+            lambda body: self._parse_status(body, ids),
+            what="status",
+            timeout=timeout,
+        )
+
+    # -- replies -----------------------------------------------------------------
+
+    def _decode(self, body: bytes) -> dict[str, Any]:
+        if self.format == "json":
+            return loads_json(body)
+        content = loads_xml(body, lists=("message",))
+        data = content.get("data")
+        # <data><message>…</message>…</data> reads as the JSON list does.
+        if isinstance(data, dict):
+            content["data"] = data.get("message") or []
+        elif data is None:
+            content["data"] = []
+        return content
+
+    def _reply(self, body: bytes) -> _Reply:
+        return converter.structure(self._decode(body), _Reply)
+
+    def _parse_send(self, body: bytes, messages: list[Message]) -> list[Receipt]:
+        try:
+            reply = self._reply(body)
+        except (WireFormatError, *STRUCTURE_ERRORS):
+            raise DeliveryUnknownError(
+                "my-sms send: the reply could not be read; the gateway may have accepted "
+                "the message(s)",
+                messages=messages,
+                kind="unreadable reply",
+            ) from None
+        if reply.state != 0:
+            known = CODES.get(reply.state)
+            if reply.state in INTERNAL or known is None or known.error is None:
+                raise DeliveryUnknownError(
+                    f"my-sms send: request status {reply.state}; the gateway may have "
+                    "accepted the message(s)",
+                    messages=messages,
+                    kind=f"status {reply.state}",
+                )
+            raise provider_error(reply.state)
+        if len(reply.data) != len(messages):
+            raise DeliveryUnknownError(
+                f"my-sms send: {len(reply.data)} results for {len(messages)} messages; "
+                "no result can be matched to its message",
+                messages=messages,
+                kind="wrong reply length",
+            )
+        return [
+            _receipt(m, e, m.sender or self.sender)
+            for m, e in zip(messages, reply.data, strict=False)
+        ]
+
+    def _parse_status(self, body: bytes, ids: list[str]) -> list[StatusReport]:
+        try:
+            reply = self._reply(body)
+        except (WireFormatError, *STRUCTURE_ERRORS):
+            raise ProtocolError("my-sms status: the reply could not be read") from None
+        if reply.state != 0:
+            raise provider_error(reply.state)
+        by_id = {e.id: e for e in reply.data if e.id}
+        unmatched = [e for e in reply.data if e.id not in ids]
+        reports: list[StatusReport] = []
+        for message_id in ids:
+            entry = by_id.get(message_id)
+            if entry is None and unmatched and len(unmatched) == sum(i not in by_id for i in ids):
+                # An entry without a usable id (the gateway may blank it for an unknown
+                # id) is matched by position among the unmatched, only when counts agree.
+                entry = unmatched.pop(0)
+            reports.append(_report(message_id, entry))
+        return reports
+
+    def _parse_balance(self, body: bytes) -> Balance:
+        try:
+            content = loads_json(body) if self.format == "json" else loads_xml(body)
+            reply = converter.structure(content, _BalanceReply)
+        except (WireFormatError, *STRUCTURE_ERRORS):
+            raise ProtocolError("my-sms balance: the reply could not be read") from None
+        if reply.state != 0:
+            raise provider_error(reply.state)
+        if reply.balance is None:
+            raise ProtocolError("my-sms balance: the reply has no balance")
+        return Balance(reply.balance, None)
+
+
+def _receipt(message: Message, entry: _Entry, sender: str | None) -> Receipt:
+    known = CODES.get(entry.state)
+    state: DeliveryState
+    error: SmsError | None = None
+    if known is not None and known.state is not None:
+        state = known.state
+    elif known is not None and known.error is not None and entry.state not in INTERNAL:
+        state, error = DeliveryState.REJECTED, provider_error(entry.state)
+    else:
+        state = DeliveryState.UNKNOWN
+        error = DeliveryUnknownError(
+            f"my-sms send: message status {entry.state}; the gateway may have accepted it",
+            messages=(message,),
+            kind=f"status {entry.state}",
+        )
+    return Receipt(
+        message,
+        entry.id or None,
+        state,
+        error,
+        parts=count_parts(message.text),
+        code=entry.state,
+        sender=sender,
+    )
+
+
+def _report(message_id: str, entry: _Entry | None) -> StatusReport:
+    if entry is None:
+        return StatusReport(
+            message_id,
+            DeliveryState.UNKNOWN,
+            error=ProtocolError("my-sms status: the reply says nothing about this id"),
+        )
+    known = CODES.get(entry.state)
+    if known is not None and known.state is not None:
+        return StatusReport(message_id, known.state, entry.state, known.description)
+    if known is not None and known.error is not None:
+        return StatusReport(
+            message_id,
+            DeliveryState.REJECTED,
+            entry.state,
+            known.description,
+            provider_error(entry.state),
+        )
+    return StatusReport(message_id, DeliveryState.UNKNOWN, entry.state, "undocumented state")
+
+
+def _not_sent(cause: SmsError) -> SmsError:
+    error = cause.clone()
+    error.may_have_been_sent = False
+    return error
+
+
+def _require_message(message: object) -> None:
+    if not isinstance(message, Message):
+        raise TypeError(f"expected an aiosms.Message, got {type(message).__name__}")
+
+
+def _require_id(message_id: object) -> str:
+    if not isinstance(message_id, str) or not message_id.strip():
+        raise ValidationError("message_id", "must be a non-empty string")
+    return message_id

@@ -1,0 +1,58 @@
+"""When to try a request again, and how long to wait first.
+
+Reads retry any transient fault. Sends retry only a failure that provably never
+reached the gateway: a resent SMS is a duplicate SMS, so nothing that may have been
+delivered is ever tried twice.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import attrs
+
+__all__ = ["RetryPolicy"]
+
+DEFAULT_READ_RETRIES = 2
+DEFAULT_SEND_RETRIES = 2
+INITIAL_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 8.0
+MAX_RETRY_AFTER = 30.0
+
+
+def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must not be negative")
+
+
+@attrs.frozen(slots=True)
+class RetryPolicy:
+    """How aiosms retries. The defaults are safe; ``RetryPolicy(read_retries=0,
+    send_retries=0)`` turns retries off.
+
+    - ``read_retries``: extra attempts for status, balance and profile after a network
+      failure, HTTP 429/5xx or a gateway internal error.
+    - ``send_retries``: extra attempts for a send whose request provably never left
+      (connection refused, connect timeout, pool timeout). Nothing else is retried.
+    - Waits grow as ``initial_delay * 2**n`` up to ``max_delay``, less up to
+      ``jitter`` of themselves at random; a ``Retry-After`` header is honoured up to
+      ``max_retry_after`` seconds.
+
+    >>> RetryPolicy(read_retries=5, max_delay=2.0).delay(4)  # doctest: +SKIP
+    1.7
+    """
+
+    read_retries: int = attrs.field(default=DEFAULT_READ_RETRIES, validator=_non_negative)
+    send_retries: int = attrs.field(default=DEFAULT_SEND_RETRIES, validator=_non_negative)
+    initial_delay: float = attrs.field(default=INITIAL_RETRY_DELAY, validator=_non_negative)
+    max_delay: float = attrs.field(default=MAX_RETRY_DELAY, validator=_non_negative)
+    max_retry_after: float = attrs.field(default=MAX_RETRY_AFTER, validator=_non_negative)
+    jitter: float = attrs.field(default=0.25, validator=_non_negative)
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry number ``attempt`` (0 for the first)."""
+        if retry_after is not None:
+            return min(retry_after, self.max_retry_after)
+        base: float = min(self.initial_delay * 2**attempt, self.max_delay)
+        return base * (1 - self.jitter * random.random())

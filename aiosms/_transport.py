@@ -1,0 +1,198 @@
+"""Moving bytes to a gateway and back: the transport interface and its httpx default.
+
+A transport sends one request and returns the status and body, or raises
+``TransportFailure`` saying, from the *original* exception, whether the request
+provably never reached the gateway. It knows nothing of gateways, retries or
+models. It never lets an exception escape whose text could hold a URL (and so,
+with GET, a password): failures are re-raised with a fixed text, outside the
+``except`` block, so no cause or context is chained.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Protocol
+
+import attrs
+import httpx
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_TIMEOUT",
+    "HttpxTransport",
+    "Transport",
+    "TransportFailure",
+    "WireRequest",
+    "WireResponse",
+]
+
+logger = logging.getLogger("aiosms.transport")
+
+#: Never hang forever: connect, read, write and pool waits are all bounded.
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=10.0, pool=10.0)
+#: httpx's pool degrades as it grows (it rescans every connection per request);
+#: ten connections kept alive serve the default concurrency of ten.
+DEFAULT_LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=10, keepalive_expiry=30)
+
+
+@attrs.frozen(slots=True, repr=False)
+class WireRequest:
+    method: str
+    url: str
+    params: Mapping[str, str] | None = None
+    content: bytes | None = None
+    headers: Mapping[str, str] | None = None
+
+    def __repr__(self) -> str:
+        # The query and the body hold the password: show neither.
+        return f"WireRequest({self.method} {_path(self.url)})"
+
+
+@attrs.frozen(slots=True)
+class WireResponse:
+    status_code: int
+    body: bytes
+    retry_after: float | None = None
+
+
+class TransportFailure(Exception):
+    """A request failed in the network.
+
+    ``provably_unsent`` is True only when the request cannot have reached the
+    gateway (no connection was ever made for it). ``kind`` names the original failure.
+    """
+
+    def __init__(self, kind: str, *, provably_unsent: bool, timeout: bool = False) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.provably_unsent = provably_unsent
+        self.timeout = timeout
+
+
+class Transport(Protocol):
+    """What a gateway adapter needs from the network."""
+
+    async def request(
+        self, request: WireRequest, *, timeout: httpx.Timeout | None = None
+    ) -> WireResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+_UNSENT_HTTPX = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def provably_unsent(exc: BaseException) -> bool:
+    """Whether an httpx exception proves the request never reached the server.
+
+    The httpx class alone is not proof: a transport may map a server disconnect
+    to ``ConnectTimeout`` (httpx-aiohttp does). So the original exception, the
+    cause httpx chained, must itself be a connect or pool failure.
+    """
+    if not isinstance(exc, _UNSENT_HTTPX):
+        return False
+    cause = exc.__cause__
+    if cause is None:
+        # Raised as such by the transport itself (a mock, or httpx's own pool).
+        return True
+    module = type(cause).__module__
+    if module.startswith("httpcore"):
+        import httpcore
+
+        return isinstance(
+            cause, (httpcore.ConnectError, httpcore.ConnectTimeout, httpcore.PoolTimeout)
+        )
+    if module.startswith("aiohttp"):
+        # Only a failure to establish the connection is proof; a server
+        # disconnect after the request was written is not.
+        return type(cause).__name__ in {"ClientConnectorError", "ClientConnectorDNSError"}
+    return False
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class HttpxTransport:
+    """The default transport: one pooled ``httpx.AsyncClient``.
+
+    A caller-supplied client is used as it is and never closed; either way every
+    request goes with ``follow_redirects=False``, so a redirect can never replay a
+    body that holds a password.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: httpx.AsyncClient | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(
+            timeout=timeout, limits=limits, transport=http_transport, trust_env=False
+        )
+        # A caller's own client keeps its own timeout unless a call overrides it.
+        self._timeout = timeout if self._owns_client else None
+
+    async def request(
+        self, request: WireRequest, *, timeout: httpx.Timeout | None = None
+    ) -> WireResponse:
+        failure: TransportFailure | None = None
+        started = time.perf_counter()
+        try:
+            response = await self._client.request(
+                request.method,
+                request.url,
+                params=request.params,
+                content=request.content,
+                headers=request.headers,
+                follow_redirects=False,
+                timeout=timeout or self._timeout or httpx.USE_CLIENT_DEFAULT,
+            )
+        except httpx.TransportError as exc:
+            failure = TransportFailure(
+                type(exc).__name__,
+                provably_unsent=provably_unsent(exc),
+                timeout=isinstance(exc, httpx.TimeoutException),
+            )
+        if failure is not None:
+            logger.debug("%s %s failed: %s", request.method, _path(request.url), failure.kind)
+            raise failure
+        logger.debug(
+            "%s %s -> %d in %.1f ms",
+            request.method,
+            _path(request.url),
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return WireResponse(
+            response.status_code,
+            response.content,
+            parse_retry_after(response.headers.get("retry-after")),
+        )
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+
+def _path(url: str) -> str:
+    # Only the path goes to the log: a query string may hold credentials.
+    return httpx.URL(url).path

@@ -1,0 +1,131 @@
+"""Input rules checked before anything reaches the wire.
+
+Each function takes what the caller gave and returns the wire form, or raises
+``ValidationError`` naming the field and the rule. Nothing here knows about HTTP.
+Gateway-neutral rules (phone, text, dates, TTL) and each gateway's sender rules
+live together so that the two gateways' differences are visible side by side.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+from aiosms._errors import ValidationError
+
+# my-sms documents Moscow time; Russia has kept UTC+3 without DST since 2014,
+# so a fixed offset needs no tzdata on the user's machine.
+MOSCOW = timezone(timedelta(hours=3), "MSK")
+
+_PHONE_NOISE = str.maketrans("", "", " ()-\t.")
+_LATIN_SENDER = re.compile(r"[A-Za-z0-9 .\-_!&'\"]+")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def normalize_phone(value: object, field: str = "to") -> str:
+    """Return the number as the gateways want it: digits only, country code first.
+
+    Spaces, brackets, dashes and a leading ``+`` go; an 11-digit number starting
+    with 8 becomes 7…; a 10-digit number starting with 9 gets the 7 in front;
+    what is left must be 10 to 15 digits.
+
+    >>> normalize_phone("+7 (911) 222-33-33")
+    '79112223333'
+    >>> normalize_phone("8 911 222 33 33")
+    '79112223333'
+    """
+    if not isinstance(value, str):
+        raise ValidationError(field, f"must be a string, not {type(value).__name__}")
+    digits = value.strip().translate(_PHONE_NOISE)
+    if digits.startswith("+"):
+        digits = digits[1:]
+    if not digits.isascii() or not digits.isdigit():
+        raise ValidationError(
+            field, "must hold only digits, spaces, brackets, dashes and a leading +"
+        )
+    if len(digits) == 11 and digits[0] == "8":
+        digits = "7" + digits[1:]
+    elif len(digits) == 10 and digits[0] == "9":
+        digits = "7" + digits
+    if not 10 <= len(digits) <= 15:
+        raise ValidationError(field, "must have 10 to 15 digits with the country code")
+    return digits
+
+
+def check_text(value: object) -> str:
+    """The text must be a non-blank string."""
+    if not isinstance(value, str):
+        raise ValidationError("text", f"must be a string, not {type(value).__name__}")
+    if not value.strip():
+        raise ValidationError("text", "must not be empty")
+    return value
+
+
+def check_at(value: object) -> datetime | None:
+    """A scheduled time is a ``datetime`` (naive means Moscow time) or None."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise ValidationError("at", f"must be a datetime, not {type(value).__name__}")
+    return value
+
+
+def check_ttl(value: object) -> int | None:
+    """TTL is a positive int passed to the gateway as is (no unit is documented)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError("ttl", f"must be an int, not {type(value).__name__}")
+    if value <= 0:
+        raise ValidationError("ttl", "must be positive")
+    return value
+
+
+def check_sender_type(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError("sender", f"must be a string, not {type(value).__name__}")
+    if not value:
+        raise ValidationError("sender", "must not be empty")
+    return value
+
+
+def moscow_time(value: datetime) -> str:
+    """Format a datetime for my-sms: Moscow time as ``dd.MM.yyyy HH:mm:ss``.
+
+    An aware datetime is converted; a naive one is taken as Moscow time already.
+    """
+    if value.tzinfo is not None:
+        value = value.astimezone(MOSCOW)
+    return value.strftime("%d.%m.%Y %H:%M:%S")
+
+
+def check_mysms_sender(value: str) -> str:
+    """my-sms: at most 11 Latin characters, or at most 15 digits."""
+    if _DIGITS.fullmatch(value):
+        if len(value) > 15:
+            raise ValidationError("sender", "a numeric sender has at most 15 digits")
+        return value
+    if not value.isascii() or not _LATIN_SENDER.fullmatch(value):
+        raise ValidationError("sender", "must be Latin letters (at most 11) or digits (at most 15)")
+    if len(value) > 11:
+        raise ValidationError("sender", "an alphanumeric sender has at most 11 characters")
+    return value
+
+
+def check_thousandsms_sender(value: str) -> str:
+    """1000sms: Latin only, 4 to 11 characters, at most 2 digits.
+
+    The length ceiling of 11 is the usual alphanumeric sender limit: the gateway
+    documents an error for a bad length (608) but not the number.
+    """
+    if not value.isascii() or not _LATIN_SENDER.fullmatch(value):
+        raise ValidationError("sender", "must be in Latin characters")
+    if len(value) < 4:
+        raise ValidationError("sender", "must have at least 4 characters")
+    if len(value) > 11:
+        raise ValidationError("sender", "must have at most 11 characters")
+    if sum(c.isdigit() for c in value) > 2:
+        raise ValidationError("sender", "must have at most 2 digits")
+    return value

@@ -1,0 +1,33 @@
+"""Fake gateways for testing code that uses aiosms, with no network and no money.
+
+Each fake follows its gateway's document, keeps state (balance, message states, a
+ledger of accepted messages) and injects faults on demand. Use one in process::
+
+    fake = FakeMySms()
+    async with fake.client(sender="MyShop") as sms:
+        await sms.send(aiosms.Message(to="79112223333", text="Hi"))
+    assert len(fake.ledger) == 1
+
+or over real HTTP on 127.0.0.1::
+
+    async with fake.serve() as base_url:
+        async with aiosms.MySms(username=fake.username, password=fake.password,
+                                base_url=base_url) as sms: ...
+
+Pytest fixtures ``fake_mysms`` and ``fake_mysms_url`` come with the package.
+"""
+
+from aiosms.testing._faults import CHAOS_FAULTS, Fault, FaultPlan
+from aiosms.testing._gateway import CallRecord, FakeGateway, FakeTransport
+from aiosms.testing._mysms import FakeMySms, LedgerEntry
+
+__all__ = [
+    "CHAOS_FAULTS",
+    "CallRecord",
+    "FakeGateway",
+    "FakeMySms",
+    "FakeTransport",
+    "Fault",
+    "FaultPlan",
+    "LedgerEntry",
+]
