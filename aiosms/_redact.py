@@ -12,7 +12,9 @@ import re
 
 __all__ = ["RedactingFilter", "install_log_filter"]
 
-_SECRET_QUERY = re.compile(r"([?&](?:p|password)=)[^&#\s\"']*", re.IGNORECASE)
+# Passwords (p, password), and also texts (t, text: an OTP is a secret) and
+# numbers (d, phone): what aiosms puts in a GET query that must not reach a log.
+_SECRET_QUERY = re.compile(r"([?&](?:p|password|t|text|d|phone)=)[^&#\s\"']*", re.IGNORECASE)
 _LOGGERS = (
     "httpx",
     "httpcore",
@@ -24,12 +26,12 @@ _LOGGERS = (
 
 
 def redact(text: str) -> str:
-    """Replace password query values (``p=`` and ``password=``) with ``***``."""
+    """Replace password, text and number query values with ``***``."""
     return _SECRET_QUERY.sub(r"\1***", text)
 
 
 class RedactingFilter(logging.Filter):
-    """A logging filter that masks password query parameters in a record's message.
+    """A logging filter that masks passwords, texts and numbers in a logged URL's query.
 
     >>> import logging
     >>> logging.getLogger("httpx").addFilter(RedactingFilter())

@@ -9,6 +9,7 @@ gateway's own logic. Two carriers deliver outcomes: an httpx transport in proces
 from __future__ import annotations
 
 import abc
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Literal
@@ -41,13 +42,12 @@ class Outcome:
 
 @attrs.frozen(slots=True)
 class CallRecord:
-    """One request the fake saw: its endpoint (``"send"``…), verb, format, message count."""
+    """One request the fake processed: endpoint (``"send"``…), verb, format, message count."""
 
     endpoint: str
     method: str
     format: str
     messages: int
-    fault: Fault | None
 
 
 _HTML = b"<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
@@ -64,6 +64,8 @@ class FakeGateway(abc.ABC):
         self.faults = FaultPlan()
         self.latency = latency
         self.calls: list[CallRecord] = []
+        #: Requests that arrived, per endpoint, whatever became of them (faults included).
+        self.received: Counter[str] = Counter()
         self.in_flight = 0
         self.peak_in_flight = 0
         #: Sockets the loopback server holds open right now.
@@ -96,6 +98,7 @@ class FakeGateway(abc.ABC):
 
     async def handle(self, request: FakeRequest) -> Outcome:
         endpoint = self.endpoint(request)
+        self.received[endpoint] += 1
         fault = self.faults.take(endpoint)
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
@@ -137,7 +140,8 @@ class FakeGateway(abc.ABC):
         return outcome
 
     def record(self, endpoint: str, request: FakeRequest, fmt: str, messages: int) -> None:
-        self.calls.append(CallRecord(endpoint, request.method, fmt, messages, None))
+        """Log a request the gateway processed (``received`` counts every arrival)."""
+        self.calls.append(CallRecord(endpoint, request.method, fmt, messages))
 
     def calls_to(self, endpoint: str) -> list[CallRecord]:
         return [c for c in self.calls if c.endpoint == endpoint]

@@ -85,11 +85,14 @@ class LoopbackServer:
                     body,
                     headers.get("content-type", ""),
                 )
-                outcome: Outcome = await gateway.handle(request)
+                outcome, hung_up, pipelined = await _handle_watching(gateway, request, stream)
+                if hung_up or outcome is None:
+                    return
                 if outcome.action != "reply":
                     _reset_on_close(stream)
                     return
-                close = headers.get("connection", "").lower() == "close"
+                # Clients here never pipeline; if one did, answer and close.
+                close = pipelined or headers.get("connection", "").lower() == "close"
                 await _write(stream, outcome.status, outcome.body, outcome.headers, close=close)
                 if close:
                     return
@@ -104,6 +107,31 @@ class LoopbackServer:
             gateway.open_connections -= 1
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
+
+
+async def _handle_watching(
+    gateway: FakeGateway, request: FakeRequest, stream: SocketStream
+) -> tuple[Outcome | None, bool, bool]:
+    """Run the gateway while watching the socket, so a client that hangs up
+    (after its own timeout, say) frees the connection at once, not after a stall."""
+    outcome: Outcome | None = None
+    hung_up = pipelined = False
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            nonlocal hung_up, pipelined
+            try:
+                await stream.receive()
+            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                hung_up = True
+                tg.cancel_scope.cancel()
+                return
+            pipelined = True
+
+        tg.start_soon(watch)
+        outcome = await gateway.handle(request)
+        tg.cancel_scope.cancel()
+    return outcome, hung_up, pipelined
 
 
 def _parse_head(head: bytes) -> tuple[str | None, str, dict[str, str]]:
