@@ -219,7 +219,8 @@ async def test_a_rejected_message_in_a_packet_does_not_fail_the_others(
     ]
     assert isinstance(receipts[1].error, aiosms.RecipientError)
     assert receipts[1].message_id is None
-    assert receipts[0].error is None and receipts[2].error is None
+    assert receipts[0].error is None
+    assert receipts[2].error is None
     assert [e.text for e in fake_mysms.ledger] == ["m0", "m2"]
     assert len(fake_mysms.calls_to("send")) == 1
 

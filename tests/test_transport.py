@@ -106,7 +106,9 @@ async def test_only_one_way_of_giving_a_transport_is_accepted(fake_mysms: FakeMy
 async def test_default_timeouts_are_all_bounded() -> None:
     timeout = aiosms.DEFAULT_TIMEOUT
     for value in (timeout.connect, timeout.read, timeout.write, timeout.pool):
-        assert value is not None and math.isfinite(value) and value > 0
+        assert value is not None
+        assert math.isfinite(value)
+        assert value > 0
 
 
 # -- redirects --------------------------------------------------------------------------
