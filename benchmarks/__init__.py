@@ -1,0 +1,1 @@
+"""Benchmarks for aiosms: run with ``python -m benchmarks`` (see benchmarks/README.md)."""
