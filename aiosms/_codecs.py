@@ -33,7 +33,7 @@ def dumps_json(payload: dict[str, Any]) -> bytes:
 def loads_json(body: bytes) -> dict[str, Any]:
     try:
         value = _json_decoder.decode(body.decode())
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise WireFormatError("the reply is not valid JSON") from None
     if not isinstance(value, dict):
         raise WireFormatError("the reply is not a JSON object")
@@ -52,7 +52,7 @@ def loads_xml(body: bytes, *, lists: Iterable[str] = ()) -> dict[str, Any]:
     """
     try:
         document = xmltodict.parse(body, force_list=tuple(lists), xml_attribs=False)
-    except (ExpatError, ValueError, TypeError):
+    except (ExpatError, ValueError, TypeError, LookupError, RecursionError):
         raise WireFormatError("the reply is not well-formed XML") from None
     if not isinstance(document, dict) or len(document) != 1:
         raise WireFormatError("the reply has no single XML root")

@@ -37,7 +37,11 @@ def _to_str(value: Any, _: type) -> str:
 def _to_decimal(value: Any, _: type) -> Decimal:
     if isinstance(value, bool):
         raise TypeError("a boolean is not an amount")
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("not a finite amount")
         return Decimal(str(value))
     if isinstance(value, str):
         try:
