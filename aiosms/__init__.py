@@ -11,6 +11,7 @@ from aiosms._errors import (
     AccountError,
     AuthenticationError,
     BlacklistedError,
+    ClosedError,
     ContentError,
     DeliveryUnknownError,
     GatewayError,
@@ -26,8 +27,10 @@ from aiosms._errors import (
     TransportError,
     ValidationError,
 )
+from aiosms._batcher import Batcher
 from aiosms._models import Balance, DeliveryState, Message, Profile, Receipt, StatusReport
 from aiosms._providers.mysms import MySms
+from aiosms._providers.thousandsms import ThousandSms
 from aiosms._redact import RedactingFilter, install_log_filter
 from aiosms._retry import RetryPolicy
 from aiosms._segments import Segments, segments
@@ -42,7 +45,9 @@ __all__ = [
     "AccountError",
     "AuthenticationError",
     "Balance",
+    "Batcher",
     "BlacklistedError",
+    "ClosedError",
     "ContentError",
     "DeliveryState",
     "DeliveryUnknownError",
@@ -64,6 +69,7 @@ __all__ = [
     "SenderError",
     "SmsError",
     "StatusReport",
+    "ThousandSms",
     "TransportError",
     "ValidationError",
     "install_log_filter",

@@ -19,6 +19,7 @@ import anyio
 import httpx
 
 from aiosms._errors import (
+    ClosedError,
     DeliveryUnknownError,
     ProviderError,
     SmsError,
@@ -137,7 +138,7 @@ class BaseClient:
         if self._state is _State.OPENED:
             raise RuntimeError(f"{type(self).__name__} is already open: enter it only once")
         if self._state is _State.CLOSED:
-            raise RuntimeError(f"{type(self).__name__} is closed: create a new client")
+            raise ClosedError(f"{type(self).__name__} is closed: create a new client")
         self._state = _State.OPENED
         return self
 
@@ -164,7 +165,7 @@ class BaseClient:
 
     def _check_open(self) -> None:
         if self._state is _State.CLOSED:
-            raise RuntimeError(f"{type(self).__name__} is closed: create a new client")
+            raise ClosedError(f"{type(self).__name__} is closed: create a new client")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(sender={self.sender!r}, base_url={self.base_url!r})"

@@ -9,6 +9,7 @@ lives in each provider's code table, not here.
 
     SmsError                      .may_have_been_sent
     ├── ValidationError           bad input, raised before any request
+    ├── ClosedError               the client or Batcher is closed; nothing was sent
     ├── TransportError            network or HTTP failure (on a send: provably unsent only)
     ├── DeliveryUnknownError      a send may have reached the gateway; result unknown
     ├── ProtocolError             an unparseable reply to a read
@@ -40,6 +41,7 @@ __all__ = [
     "AccountError",
     "AuthenticationError",
     "BlacklistedError",
+    "ClosedError",
     "ContentError",
     "DeliveryUnknownError",
     "GatewayError",
@@ -75,6 +77,9 @@ class SmsError(Exception):
         """A copy with no traceback, so each message of a batch owns its own error."""
         twin = type(self).__new__(type(self))
         twin.__dict__.update(self.__dict__)
+        if "__notes__" in self.__dict__:
+            # Notes are a list: the twin gets its own, or add_note would touch both.
+            twin.__dict__["__notes__"] = list(self.__dict__["__notes__"])
         twin.args = self.args
         return twin
 
@@ -97,6 +102,14 @@ class ValidationError(SmsError, ValueError):
         super().__init__(f"{field}: {rule}", may_have_been_sent=False)
         self.field = field
         self.rule = rule
+
+
+class ClosedError(SmsError, RuntimeError):
+    """The client or Batcher is closed (or closing), so nothing was sent.
+
+    Also a ``RuntimeError``: using a closed object is a programming error, but a
+    message refused this way is certainly not sent (``may_have_been_sent`` is False).
+    """
 
 
 class TransportError(SmsError):

@@ -9,6 +9,7 @@ from aiosms._errors import (
     AuthenticationError,
     InsufficientFundsError,
     SmsError,
+    ValidationError,
 )
 from aiosms._models import DeliveryState, Message, Receipt
 from aiosms._segments import segments
@@ -28,3 +29,21 @@ def failed(message: Message, error: SmsError) -> Receipt:
     """A receipt for a message that did not get a gateway answer of its own."""
     state = DeliveryState.UNKNOWN if error.may_have_been_sent else DeliveryState.REJECTED
     return Receipt(message, None, state, error)
+
+
+def not_sent(cause: SmsError) -> SmsError:
+    """A copy of an account-level refusal for a message that was never sent because of it."""
+    error = cause.clone()
+    error.may_have_been_sent = False
+    return error
+
+
+def require_message(message: object) -> None:
+    if not isinstance(message, Message):
+        raise TypeError(f"expected an aiosms.Message, got {type(message).__name__}")
+
+
+def require_id(message_id: object) -> str:
+    if not isinstance(message_id, str) or not message_id.strip():
+        raise ValidationError("message_id", "must be a non-empty string")
+    return message_id

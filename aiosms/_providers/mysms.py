@@ -41,7 +41,14 @@ from aiosms._errors import (
     ValidationError,
 )
 from aiosms._models import Balance, DeliveryState, Message, Receipt, StatusReport
-from aiosms._providers._common import ACCOUNT_LEVEL, count_parts, failed
+from aiosms._providers._common import (
+    ACCOUNT_LEVEL,
+    count_parts,
+    failed,
+    not_sent,
+    require_id,
+    require_message,
+)
 from aiosms._retry import RetryPolicy
 from aiosms._transport import Transport, WireRequest
 from aiosms._wire import STRUCTURE_ERRORS, converter
@@ -184,7 +191,7 @@ class MySms(BaseClient):
         when the gateway refuses, ``TransportError`` when it provably never left and
         ``DeliveryUnknownError`` when it may have.
         """
-        _require_message(message)
+        require_message(message)
         self._check_open()
         wire = self._wire_message(message)
         (receipt,) = await self._send_packet([message], [wire], timeout)
@@ -204,7 +211,7 @@ class MySms(BaseClient):
         """
         batch = list(messages)
         for message in batch:
-            _require_message(message)
+            require_message(message)
         self._check_open()
         receipts: list[Receipt | None] = [None] * len(batch)
         ready: list[tuple[int, Message, dict[str, str]]] = []
@@ -221,7 +228,7 @@ class MySms(BaseClient):
             packet = packets[number]
             if stop:
                 for index, message, _ in packet:
-                    receipts[index] = failed(message, _not_sent(stop[0]))
+                    receipts[index] = failed(message, not_sent(stop[0]))
                 return
             results = await self._send_packet(
                 [m for _, m, _ in packet], [w for _, _, w in packet], timeout
@@ -239,7 +246,7 @@ class MySms(BaseClient):
 
         Raises ``MessageNotFoundError`` for an id the gateway does not know.
         """
-        (report,) = await self._status_packet([_require_id(message_id)], timeout)
+        (report,) = await self._status_packet([require_id(message_id)], timeout)
         if isinstance(report.error, MessageNotFoundError):
             raise report.error
         return report
@@ -252,7 +259,7 @@ class MySms(BaseClient):
         An id the gateway does not know gets a report with state REJECTED and a
         ``MessageNotFoundError`` as its ``error``. A failure of a whole request raises.
         """
-        ids = [_require_id(i) for i in message_ids]
+        ids = [require_id(i) for i in message_ids]
         self._check_open()
         size = self.packet_size if self.method == "POST" else 1
         chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
@@ -283,6 +290,22 @@ class MySms(BaseClient):
         else:
             request = self._post("credit/xml", dumps_xml("getBalance", {"auth": self._auth()}))
         return await self._read(request, self._parse_balance, what="balance", timeout=timeout)
+
+    # -- what a Batcher drives --------------------------------------------------------
+
+    @property
+    def _batch_limit(self) -> int | None:
+        # POST takes packets of any size the caller chooses; GET one message.
+        return None if self.method == "POST" else 1
+
+    def _prepare(self, message: Message) -> dict[str, str]:
+        return self._wire_message(message)
+
+    async def _send_batch(
+        self, messages: list[Message], wires: list[dict[str, str]], timeout: TimeoutArg = None
+    ) -> list[Receipt]:
+        self._check_open()
+        return await self._send_packet(messages, wires, timeout)
 
     # -- requests ----------------------------------------------------------------
 
@@ -483,20 +506,3 @@ def _report(message_id: str, entry: _Entry | None) -> StatusReport:
             provider_error(entry.state),
         )
     return StatusReport(message_id, DeliveryState.UNKNOWN, entry.state, "undocumented state")
-
-
-def _not_sent(cause: SmsError) -> SmsError:
-    error = cause.clone()
-    error.may_have_been_sent = False
-    return error
-
-
-def _require_message(message: object) -> None:
-    if not isinstance(message, Message):
-        raise TypeError(f"expected an aiosms.Message, got {type(message).__name__}")
-
-
-def _require_id(message_id: object) -> str:
-    if not isinstance(message_id, str) or not message_id.strip():
-        raise ValidationError("message_id", "must be a non-empty string")
-    return message_id

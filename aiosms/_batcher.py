@@ -1,0 +1,614 @@
+"""The Batcher: many callers' messages, grouped into packets, sent by a fixed set of workers.
+
+For my-sms (POST) a packet holds up to ``max_batch_size`` messages; for 1000sms each
+message is a request of its own. A packet leaves when it is full, when ``linger`` has
+passed since its first message, or on ``flush()`` / exit. ``max_concurrency`` worker
+tasks send packets, so at most that many requests are in flight; an optional token
+bucket caps messages per second. Every message gets exactly one outcome, and all
+per-message bookkeeping stays per packet where it can (one event, one adapter call,
+one delivery pass per packet). The Batcher never resends an unknown outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from aiosms._errors import (
+    ClosedError,
+    DeliveryUnknownError,
+    SmsError,
+    ValidationError,
+)
+from aiosms._models import DeliveryState, Message, Receipt, StatusReport, mask_phone
+from aiosms._providers._common import ACCOUNT_LEVEL, failed, not_sent
+
+if TYPE_CHECKING:
+    from aiosms._client import TimeoutArg
+
+__all__ = ["Batcher"]
+
+logger = logging.getLogger("aiosms.batcher")
+
+DEFAULT_MAX_BATCH_SIZE = 100
+DEFAULT_LINGER = 0.02
+DEFAULT_MAX_PENDING = 10_000
+
+
+class BatchingClient(Protocol):
+    """What a Batcher needs from a gateway client (both MySms and ThousandSms have it)."""
+
+    max_concurrency: int
+
+    @property
+    def _batch_limit(self) -> int | None:
+        """Most messages one request can carry (None: no limit of the gateway's own)."""
+
+    def _prepare(self, message: Message) -> Any:
+        """Check the message against the gateway's rules; return its wire form."""
+
+    async def _send_batch(
+        self, messages: list[Message], wires: list[Any], timeout: TimeoutArg = None
+    ) -> list[Receipt]:
+        """Send one request's worth of messages; one receipt each, never raising for them."""
+
+    async def status_many(
+        self, message_ids: Iterable[str], *, timeout: TimeoutArg = None
+    ) -> list[StatusReport]: ...
+
+
+class _Window:
+    """A count of held places with a limit; waiting only when full.
+
+    Cheaper than a semaphore on the hot path: taking a free place is a plain
+    increment with no checkpoint, and only a full window waits on an event.
+    """
+
+    __slots__ = ("_freed", "held", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._freed = anyio.Event()
+
+    async def take(self) -> None:
+        while self.held >= self.limit:
+            await self._freed.wait()
+        self.held += 1
+
+    def give(self, count: int = 1) -> None:
+        self.held -= count
+        if not self._freed.is_set():
+            self._freed.set()
+            self._freed = anyio.Event()
+
+
+class _Collector:
+    """Where one ``send_all`` call's receipts gather until its consumer takes them."""
+
+    __slots__ = ("abandoned", "error", "exhausted", "ready", "receipts", "window")
+
+    def __init__(self, max_pending: int) -> None:
+        self.receipts: deque[Receipt] = deque()
+        self.ready = anyio.Event()
+        self.window = _Window(max_pending)
+        #: The source has no more messages (or stopped with ``error``).
+        self.exhausted = False
+        #: The consumer left: what is not yet sent is withdrawn.
+        self.abandoned = False
+        self.error: BaseException | None = None
+
+    def wake(self) -> None:
+        if not self.ready.is_set():
+            self.ready.set()
+
+
+class _Item:
+    """One message on its way: where its receipt goes once it has one."""
+
+    __slots__ = ("batch", "collector", "message", "receipt", "wire", "withdrawn")
+
+    def __init__(self, message: Message, wire: Any, collector: _Collector | None) -> None:
+        self.message = message
+        self.wire = wire
+        self.collector = collector
+        self.batch: _Batch | None = None
+        self.receipt: Receipt | None = None
+        self.withdrawn = False
+
+
+class _Batch:
+    __slots__ = ("done", "items", "sealed")
+
+    def __init__(self) -> None:
+        self.items: list[_Item] = []
+        self.sealed = False
+        self.done = anyio.Event()
+
+
+class _TokenBucket:
+    """Messages per second on anyio's clock; holds at least one packet's worth."""
+
+    def __init__(self, rate: float, capacity: float) -> None:
+        self.rate = rate
+        self.capacity = capacity
+        self.tokens = capacity
+        self.stamp = anyio.current_time()
+        self._lock = anyio.Lock()
+
+    async def take(self, count: int) -> None:
+        async with self._lock:
+            while True:
+                now = anyio.current_time()
+                self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+                self.stamp = now
+                if self.tokens >= count:
+                    self.tokens -= count
+                    return
+                await anyio.sleep((count - self.tokens) / self.rate)
+
+
+class Batcher:
+    """Groups messages from any number of tasks into packets and sends them concurrently.
+
+    >>> async with aiosms.MySms(username="u", password="p", sender="Shop") as sms:  # doctest: +SKIP
+    ...     async with aiosms.Batcher(sms, max_batch_size=500, linger=0.05) as batcher:
+    ...         async for receipt in batcher.send_all(messages):
+    ...             ...
+
+    - ``max_batch_size``: messages per my-sms POST packet (1000sms sends one per request).
+      A lost reply makes its whole packet unknown, so the default (100) is modest.
+    - ``linger``: seconds a packet waits for company after its first message.
+    - ``max_concurrency``: requests in flight (default: the client's).
+    - ``max_pending``: messages held at once; beyond it, ``send`` and ``send_all`` wait.
+    - ``rate``: at most this many messages per second (a packet waits for tokens for all
+      its messages; bursts are at most one packet).
+    - ``on_receipt``: called with each receipt nobody is waiting for any more (a cancelled
+      ``send`` whose message had already left, or ``send_all`` abandoned mid-way); without
+      it such receipts are logged on the ``aiosms.batcher`` logger.
+
+    Cancellation: cancelling ``send()`` before its message is in a sealed packet withdraws
+    it; after that the message goes out and only the waiting stops. Leaving the context
+    flushes and waits for what is in flight; if the Batcher itself is cancelled, messages
+    in flight become unknown outcomes and queued ones fail as not sent. After an
+    authentication, blocked-account or insufficient-funds refusal the Batcher stops
+    sending: queued and later messages fail with that error, as not sent.
+    """
+
+    def __init__(
+        self,
+        client: BatchingClient,
+        *,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        linger: float = DEFAULT_LINGER,
+        max_concurrency: int | None = None,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        rate: float | None = None,
+        on_receipt: Callable[[Receipt], object] | None = None,
+    ) -> None:
+        for name, value in (("max_batch_size", max_batch_size), ("max_pending", max_pending)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValidationError(name, "must be a positive int")
+        if max_concurrency is not None and (
+            isinstance(max_concurrency, bool)
+            or not isinstance(max_concurrency, int)
+            or max_concurrency < 1
+        ):
+            raise ValidationError("max_concurrency", "must be a positive int")
+        if not isinstance(linger, (int, float)) or linger < 0:
+            raise ValidationError("linger", "must be a non-negative number of seconds")
+        if rate is not None and (not isinstance(rate, (int, float)) or rate <= 0):
+            raise ValidationError("rate", "must be a positive number of messages per second")
+        self.client = client
+        limit = client._batch_limit
+        self.max_batch_size = max_batch_size if limit is None else min(max_batch_size, limit)
+        self.linger = float(linger)
+        self.max_concurrency = max_concurrency or client.max_concurrency
+        self.max_pending = max_pending
+        self.rate = rate
+        self.on_receipt = on_receipt
+        self._bucket: _TokenBucket | None = None
+        self._pending = _Window(max_pending)
+        self._open = _Batch()
+        self._stopped: SmsError | None = None
+        self._state = "unopened"
+        self._tg: TaskGroup | None = None
+        self._sealed_send: MemoryObjectSendStream[_Batch] | None = None
+        self._sealed_receive: MemoryObjectReceiveStream[_Batch] | None = None
+        self._feeders: set[anyio.CancelScope] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def __aenter__(self) -> Batcher:
+        if self._state != "unopened":
+            raise RuntimeError("a Batcher can be entered only once")
+        self._state = "open"
+        if self.rate is not None:
+            self._bucket = _TokenBucket(self.rate, max(float(self.max_batch_size), 1.0))
+        self._sealed_send, self._sealed_receive = anyio.create_memory_object_stream[_Batch](
+            math.inf
+        )
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        for _ in range(self.max_concurrency):
+            self._tg.start_soon(self._worker, self._sealed_receive.clone())
+        # Kept to fail, at exit, packets no worker took (a cancelled Batcher).
+        self._leftovers = self._sealed_receive
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._tg is not None
+        assert self._sealed_send is not None
+        self._state = "closing"
+        for scope in list(self._feeders):
+            scope.cancel()
+        cancelled = exc_type is not None and issubclass(exc_type, anyio.get_cancelled_exc_class())
+        if cancelled:
+            self._tg.cancel_scope.cancel()
+        else:
+            self._seal()
+        # Workers drain what is sealed, then stop when the stream ends.
+        self._sealed_send.close()
+        try:
+            if cancelled:
+                return await self._tg.__aexit__(exc_type, exc, tb)
+            # An error in the body still lets the workers finish what was sealed.
+            await self._tg.__aexit__(None, None, None)
+            return None
+        finally:
+            self._state = "closed"
+            closed = ClosedError("the Batcher closed before this message was sent")
+            self._fail_unsent(closed)
+            while True:
+                try:
+                    batch = self._leftovers.receive_nowait()
+                except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                    break
+                self._deliver(batch, [failed(i.message, closed.clone()) for i in batch.items])
+            self._leftovers.close()
+
+    async def flush(self) -> None:
+        """Send the open packet now, without waiting for it to fill or linger."""
+        self._check_open()
+        self._seal()
+
+    # -- sending -----------------------------------------------------------------------
+
+    async def send(self, message: Message) -> Receipt:
+        """Send one message with others; return its receipt or raise its typed error."""
+        if not isinstance(message, Message):
+            raise TypeError(f"expected an aiosms.Message, got {type(message).__name__}")
+        self._check_open()
+        wire = self.client._prepare(message)
+        if self._stopped is not None:
+            raise not_sent(self._stopped)
+        item = _Item(message, wire, None)
+        await self._pending.take()
+        if self._state != "open":
+            self._pending.give()
+            raise ClosedError("the Batcher is closing: nothing was sent")
+        self._add(item)
+        batch = item.batch
+        assert batch is not None
+        try:
+            await batch.done.wait()
+        except BaseException:
+            if not batch.sealed:
+                # Not in a packet yet: withdraw it.
+                batch.items.remove(item)
+                item.withdrawn = True
+                self._pending.give()
+            else:
+                # It goes out anyway; its receipt must not vanish.
+                item.collector = _ORPHAN
+            raise
+        receipt = item.receipt
+        assert receipt is not None
+        if receipt.error is not None:
+            raise receipt.error
+        return receipt
+
+    async def send_all(
+        self, messages: Iterable[Message] | AsyncIterable[Message]
+    ) -> AsyncIterator[Receipt]:
+        """Send every message; yield one receipt per message as each completes.
+
+        Takes any iterable or async iterable, of any length: at most ``max_pending``
+        messages are held at once, and the source is read only as fast as receipts are
+        taken. A failure is the receipt's ``error`` (state REJECTED or UNKNOWN); the
+        stream never stops for one message. Breaking out withdraws what is still queued
+        once the generator is closed (at once under ``contextlib.aclosing``); receipts
+        of packets already in flight then go to ``on_receipt`` or the log.
+        """
+        self._check_open()
+        assert self._tg is not None
+        collector = _Collector(self.max_pending)
+        scope = anyio.CancelScope()
+        self._feeders.add(scope)
+        self._tg.start_soon(self._feed, messages, collector, scope)
+        try:
+            while True:
+                if collector.receipts:
+                    receipt = collector.receipts.popleft()
+                    collector.window.give()
+                    yield receipt
+                elif collector.error is not None:
+                    raise collector.error
+                elif collector.exhausted and collector.window.held == 0:
+                    return
+                else:
+                    await collector.ready.wait()
+                    collector.ready = anyio.Event()
+        finally:
+            scope.cancel()
+            self._feeders.discard(scope)
+            collector.abandoned = True
+            self._withdraw(collector)
+
+    async def _feed(
+        self,
+        messages: Iterable[Message] | AsyncIterable[Message],
+        collector: _Collector,
+        scope: anyio.CancelScope,
+    ) -> None:
+        try:
+            with scope:
+                if isinstance(messages, AsyncIterable):
+                    async for message in messages:
+                        await self._submit(message, collector)
+                else:
+                    for count, message in enumerate(messages, 1):
+                        await self._submit(message, collector)
+                        # A sync source never yields by itself: let the workers run.
+                        if count % self.max_batch_size == 0:
+                            await anyio.lowlevel.checkpoint()
+        except TypeError as error:
+            collector.error = error
+        finally:
+            collector.exhausted = True
+            collector.wake()
+
+    async def _submit(self, message: Message, collector: _Collector) -> None:
+        if not isinstance(message, Message):
+            raise TypeError(f"expected an aiosms.Message, got {type(message).__name__}")
+        await collector.window.take()
+        try:
+            wire = self.client._prepare(message)
+        except ValidationError as invalid:
+            self._deliver_one(_Item(message, None, collector), failed(message, invalid))
+            return
+        if self._stopped is not None:
+            self._deliver_one(
+                _Item(message, None, collector), failed(message, not_sent(self._stopped))
+            )
+            return
+        await self._pending.take()
+        self._add(_Item(message, wire, collector))
+
+    # -- packets -----------------------------------------------------------------------
+
+    def _add(self, item: _Item) -> None:
+        batch = self._open
+        batch.items.append(item)
+        item.batch = batch
+        if len(batch.items) >= self.max_batch_size:
+            self._seal()
+        elif len(batch.items) == 1 and self._tg is not None:
+            self._tg.start_soon(self._linger, batch)
+
+    async def _linger(self, batch: _Batch) -> None:
+        await anyio.sleep(self.linger)
+        if batch is self._open and batch.items:
+            self._seal()
+
+    def _seal(self) -> None:
+        batch = self._open
+        if not batch.items:
+            return
+        batch.sealed = True
+        self._open = _Batch()
+        assert self._sealed_send is not None
+        self._sealed_send.send_nowait(batch)
+
+    async def _worker(self, sealed: MemoryObjectReceiveStream[_Batch]) -> None:
+        async with sealed:
+            async for batch in sealed:
+                await self._send_batch(batch)
+
+    async def _send_batch(self, batch: _Batch) -> None:
+        live = [i for i in batch.items if i.collector is None or not i.collector.abandoned]
+        if len(live) != len(batch.items):
+            # Their send_all caller left before the packet went: withdrawn, not sent.
+            self._pending.give(len(batch.items) - len(live))
+            batch.items[:] = live
+        items = batch.items
+        if not items:
+            batch.done.set()
+            return
+        if self._stopped is not None:
+            error = not_sent(self._stopped)
+            self._deliver(batch, [failed(i.message, error.clone()) for i in items])
+            return
+        messages = [i.message for i in items]
+        try:
+            if self._bucket is not None:
+                await self._bucket.take(len(items))
+            receipts = await self.client._send_batch(messages, [i.wire for i in items])
+        except anyio.get_cancelled_exc_class():
+            # The Batcher itself was cancelled with this packet in flight.
+            unknown = DeliveryUnknownError(
+                "the Batcher was cancelled while the message(s) were in flight",
+                messages=messages,
+                kind="cancelled",
+            )
+            self._deliver(batch, [failed(m, unknown.clone()) for m in messages])
+            raise
+        except SmsError as error:
+            receipts = [failed(m, error.clone()) for m in messages]
+        except Exception as error:
+            logger.exception("sending a packet failed unexpectedly")
+            unknown = DeliveryUnknownError(
+                f"sending failed unexpectedly ({type(error).__name__})",
+                messages=messages,
+                kind=type(error).__name__,
+            )
+            receipts = [failed(m, unknown.clone()) for m in messages]
+        if self._stopped is None:
+            for receipt in receipts:
+                if isinstance(receipt.error, ACCOUNT_LEVEL):
+                    self._stop(receipt.error)
+                    break
+        self._deliver(batch, receipts)
+
+    def _stop(self, error: SmsError) -> None:
+        self._stopped = error
+        logger.error("the gateway refused the account (%s): the Batcher stops sending", error)
+        # Whatever waits in the open packet will never succeed either.
+        batch = self._open
+        if batch.items:
+            self._open = _Batch()
+            batch.sealed = True
+            self._deliver(batch, [failed(i.message, not_sent(error)) for i in batch.items])
+
+    # -- outcomes ----------------------------------------------------------------------
+
+    def _deliver(self, batch: _Batch, receipts: list[Receipt]) -> None:
+        touched: set[_Collector] = set()
+        for item, receipt in zip(batch.items, receipts, strict=True):
+            item.receipt = receipt
+            collector = item.collector
+            if collector is _ORPHAN:
+                self._orphan(receipt)
+            elif collector is not None:
+                if collector.abandoned:
+                    self._orphan(receipt)
+                else:
+                    collector.receipts.append(receipt)
+                    touched.add(collector)
+        self._pending.give(len(batch.items))
+        batch.done.set()
+        for collector in touched:
+            collector.wake()
+
+    def _deliver_one(self, item: _Item, receipt: Receipt) -> None:
+        collector = item.collector
+        assert collector is not None
+        collector.receipts.append(receipt)
+        collector.wake()
+
+    def _orphan(self, receipt: Receipt) -> None:
+        if self.on_receipt is not None:
+            try:
+                self.on_receipt(receipt)
+            except Exception:
+                logger.exception("on_receipt raised")
+            return
+        logger.log(
+            logging.WARNING if receipt.error else logging.INFO,
+            "receipt nobody waits for: key=%r to=%s id=%s state=%s error=%r",
+            receipt.message.key,
+            mask_phone(receipt.message.to),
+            receipt.message_id,
+            receipt.state.value,
+            receipt.error,
+        )
+
+    def _withdraw(self, collector: _Collector) -> None:
+        """Take a departed ``send_all`` caller's messages out of the open packet."""
+        batch = self._open
+        kept = [i for i in batch.items if i.collector is not collector]
+        gone = len(batch.items) - len(kept)
+        if gone:
+            batch.items[:] = kept
+            self._pending.give(gone)
+
+    def _fail_unsent(self, error: SmsError) -> None:
+        batch = self._open
+        if batch.items:
+            self._open = _Batch()
+            batch.sealed = True
+            self._deliver(batch, [failed(i.message, error.clone()) for i in batch.items])
+
+    def _check_open(self) -> None:
+        if self._state == "unopened":
+            raise RuntimeError("enter the Batcher first: async with Batcher(client) as batcher")
+        if self._state != "open":
+            raise ClosedError("the Batcher is closed: nothing was sent")
+
+    # -- tracking ----------------------------------------------------------------------
+
+    async def track(
+        self,
+        receipts_or_ids: Iterable[Receipt | str],
+        *,
+        interval: float = 5.0,
+        max_interval: float = 60.0,
+        deadline: float | None = 3600.0,
+    ) -> AsyncIterator[StatusReport]:
+        """Poll the states of sent messages; yield each report when its state changes.
+
+        Polls in batches (``status_many``), starting every ``interval`` seconds and
+        backing off by half again up to ``max_interval`` while nothing changes. Stops
+        when every message is final or ``deadline`` seconds have passed. A receipt with
+        no message id cannot be tracked: it is reported at once with its own state and
+        an error saying so.
+        """
+        known: dict[str, DeliveryState | None] = {}
+        for entry in receipts_or_ids:
+            if isinstance(entry, Receipt):
+                if entry.message_id is None:
+                    yield StatusReport(
+                        "",
+                        entry.state,
+                        error=entry.error
+                        or ValidationError("message_id", "the receipt has no id to track"),
+                    )
+                    continue
+                known[entry.message_id] = entry.state
+            else:
+                known[entry] = None
+        waiting = [i for i, state in known.items() if state is None or not state.is_final]
+        delay = interval
+        end = anyio.current_time() + (math.inf if deadline is None else deadline)
+        while waiting and anyio.current_time() < end:
+            changed = False
+            reports: list[StatusReport] = []
+            # No yield inside the scope: a generator must not hold a cancel scope open.
+            with anyio.move_on_after(end - anyio.current_time()):
+                try:
+                    reports = await self.client.status_many(waiting)
+                except ACCOUNT_LEVEL:
+                    raise
+                except SmsError as error:
+                    logger.warning("tracking: status failed (%s); trying again", error)
+            for report in reports:
+                if report.state != known.get(report.message_id):
+                    known[report.message_id] = report.state
+                    changed = True
+                    yield report
+            waiting = [i for i in waiting if not _final(known[i])]
+            if not waiting:
+                return
+            delay = interval if changed else min(delay * 1.5, max_interval)
+            await anyio.sleep(max(0.0, min(delay, end - anyio.current_time())))
+
+
+def _final(state: DeliveryState | None) -> bool:
+    return state is not None and state.is_final
+
+
+#: The collector of an item whose ``send()`` caller left after its packet was sealed.
+_ORPHAN = _Collector(1)

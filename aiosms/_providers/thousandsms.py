@@ -1,0 +1,698 @@
+"""1000sms.ru: the ``push_msg``, ``get_msg_report`` and ``get_profile`` methods.
+
+Builds requests and parses replies; the network is the base client's. Every call
+goes to the one documented URL with ``method=`` and its arguments as form fields
+(POST, the default) or as the query (GET, which puts the password in the URL).
+There are no packets: ``send_many`` and ``status_many`` run one request per item,
+concurrently. Every documented ``err_code`` is in ``CODES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import attrs
+import httpx
+
+from aiosms import _validation as v
+from aiosms._client import (
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_TIMEOUT,
+    BaseClient,
+    Format,
+    HttpMethod,
+    TimeoutArg,
+    fan_out,
+)
+from aiosms._codecs import WireFormatError, loads_json, loads_xml
+from aiosms._errors import (
+    AccountError,
+    AuthenticationError,
+    BlacklistedError,
+    ContentError,
+    DeliveryUnknownError,
+    GatewayError,
+    InsufficientFundsError,
+    MessageNotFoundError,
+    ProtocolError,
+    ProviderError,
+    RecipientError,
+    RequestError,
+    SenderError,
+    SmsError,
+    ValidationError,
+)
+from aiosms._models import Balance, DeliveryState, Message, Profile, Receipt, StatusReport
+from aiosms._providers._common import (
+    ACCOUNT_LEVEL,
+    count_parts,
+    failed,
+    not_sent,
+    require_id,
+    require_message,
+)
+from aiosms._retry import RetryPolicy
+from aiosms._transport import Transport, WireRequest
+from aiosms._wire import STRUCTURE_ERRORS, converter
+
+__all__ = ["CODES", "DEFAULT_BASE_URL", "STATES", "ThousandSms", "parse_gateway_date"]
+
+PROVIDER = "1000sms"
+DEFAULT_BASE_URL = "http://api.1000sms.ru/"
+
+PUSH_MSG = "push_msg"
+GET_MSG_REPORT = "get_msg_report"
+GET_PROFILE = "get_profile"
+
+_T = TypeVar("_T")
+_FORM_HEADERS = {"content-type": "application/x-www-form-urlencoded; charset=utf-8"}
+
+
+@attrs.frozen(slots=True)
+class Code:
+    """One meaning of a documented ``err_code``.
+
+    ``text`` is the document's own words (what the gateway puts in ``msg/text``),
+    ``description`` the same in English, ``error`` the class raised for it.
+    ``transient`` marks the gateway's own failures that a read may try again.
+    """
+
+    text: str
+    description: str
+    error: type[ProviderError]
+    transient: bool = False
+
+
+#: Every ``err_code`` the 1000sms document lists (0 is success and raises nothing).
+#: 602 is documented twice, for an unknown user and for an unknown SMS: the two are
+#: told apart by the reply's ``text`` (see ``lookup``).
+CODES: dict[int, tuple[Code, ...]] = {
+    1: (Code("Не корректный id SMS.", "invalid SMS id", MessageNotFoundError),),
+    2: (Code("Неверный логин и(или) пароль.", "wrong login and/or password", AuthenticationError),),
+    7: (Code("Заданы не все необходимые параметры.", "missing parameters", RequestError),),
+    99: (Code("Транзакция отправки SMS не прошла.", "the send transaction failed", GatewayError),),
+    501: (
+        Code(
+            "Список транзакционных номеров не найден. Попробуйте позже.",
+            "transaction number list not found, try later",
+            GatewayError,
+            transient=True,
+        ),
+    ),
+    602: (
+        Code("Пользователя не существует.", "user does not exist", AuthenticationError),
+        Code("SMS не существует.", "SMS does not exist", MessageNotFoundError),
+    ),
+    603: (
+        Code(
+            "Не корректная информация по Пользователю или Статусу SMS.",
+            "invalid user or SMS status information",
+            MessageNotFoundError,
+        ),
+    ),
+    604: (Code("Не корректный id пользователя.", "invalid user id", AuthenticationError),),
+    605: (Code("Пользователь заблокирован.", "user is blocked", AccountError),),
+    607: (Code("Имя отправителя недопустимо.", "sender name not allowed", SenderError),),
+    608: (
+        Code(
+            "Не допустимая длина имени отправителя.", "sender name length not allowed", SenderError
+        ),
+    ),
+    609: (Code("Сотовый оператор не подключен.", "mobile operator not connected", AccountError),),
+    610: (Code("Не подключен тариф пользователю.", "no tariff set for the user", AccountError),),
+    611: (
+        Code("Не корректно установлена стоимость SMS.", "SMS price set incorrectly", AccountError),
+    ),
+    612: (Code("Не корректный id Тарифной группы.", "invalid tariff group id", AccountError),),
+    614: (Code("Тарифной группы не существует.", "tariff group does not exist", AccountError),),
+    615: (
+        Code(
+            "Не корректная информация по id тарифной группы.",
+            "invalid tariff group information",
+            AccountError,
+        ),
+    ),
+    616: (Code("Не указан источник отправки SMS.", "no SMS source given", SenderError),),
+    617: (
+        Code(
+            "Неверный формат номера получателя SMS.",
+            "invalid recipient number format",
+            RecipientError,
+        ),
+    ),
+    618: (Code("Номер Абонента в Черном списке.", "recipient is blacklisted", BlacklistedError),),
+    619: (
+        Code(
+            "Номер не является допустимым Номером СМС-центра.",
+            "not a valid SMS centre number",
+            RecipientError,
+        ),
+    ),
+    620: (
+        Code("Имя отправителя должно быть на латинице.", "sender name must be Latin", SenderError),
+    ),
+    621: (
+        Code(
+            "В имени отправителя более 2-цифр или общая длина менее 4-х символов, что недопустимо.",
+            "sender name has more than 2 digits or fewer than 4 characters",
+            SenderError,
+        ),
+    ),
+    622: (
+        Code(
+            "Номер Абонента в глобальном Черном списке.",
+            "recipient is on the global blacklist",
+            BlacklistedError,
+        ),
+    ),
+    623: (
+        Code(
+            "Не достаточно средств. Пополните баланс.",
+            "insufficient funds",
+            InsufficientFundsError,
+        ),
+    ),
+    624: (
+        Code(
+            "Обнаружены запрещенные слова в тексте сообщения. Обратитесь в поддержку.",
+            "forbidden words in the text",
+            ContentError,
+        ),
+    ),
+    699: (
+        Code(
+            "Не удалось установить соединение.",
+            "could not connect",
+            GatewayError,
+            transient=True,
+        ),
+    ),
+}
+
+#: ``get_msg_report`` states: the unified state and the document's words for each.
+STATES: dict[int, tuple[DeliveryState, str]] = {
+    0: (DeliveryState.SENT, "Отправлено"),
+    1: (DeliveryState.DELIVERED, "Доставлено"),
+    2: (DeliveryState.UNDELIVERED, "Не доставлено"),
+    4: (DeliveryState.QUEUED, "В очереди на SMSC"),
+    8: (DeliveryState.SENT, "Доставлено в SMSC"),
+    16: (DeliveryState.UNDELIVERED, "Не доставлено в SMSC"),
+}
+
+
+def lookup(code: int, text: str, call: str) -> Code | None:
+    """The documented meaning of ``code`` in a reply to ``call``, or None if undocumented.
+
+    602 means "user does not exist" or "SMS does not exist": the gateway's ``text``
+    decides; when it names neither, a status query means the SMS, anything else the user.
+    """
+    meanings = CODES.get(code)
+    if not meanings:
+        return None
+    if len(meanings) == 1:
+        return meanings[0]
+    user, sms = meanings
+    words = text.casefold()
+    if "пользовател" in words:
+        return user
+    if "sms" in words or "смс" in words:
+        return sms
+    return sms if call == GET_MSG_REPORT else user
+
+
+def provider_error(code: int, text: str, call: str) -> ProviderError:
+    """The typed error for a non-zero ``err_code`` (an undocumented one is a GatewayError)."""
+    meaning = lookup(code, text, call)
+    if meaning is None:
+        return GatewayError(
+            f"{PROVIDER} error {code} (undocumented): {text}".rstrip(": "),
+            provider=PROVIDER,
+            code=code,
+            text=text,
+        )
+    words = text or meaning.text
+    return meaning.error(
+        f"{PROVIDER} error {code} ({meaning.description}): {words}",
+        provider=PROVIDER,
+        code=code,
+        text=words,
+        transient=meaning.transient,
+    )
+
+
+# -- wire records ---------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class _Msg:
+    err_code: int
+    text: str = ""
+    type: str = ""
+
+
+@attrs.frozen(slots=True)
+class _Reply:
+    msg: _Msg
+    # Shape depends on the method, and an error reply may carry none (or PHP's empty
+    # array): structured only once err_code says it is there.
+    data: Any = None
+
+
+@attrs.frozen(slots=True)
+class _PushData:
+    id: str
+    credits: Decimal | None = None
+    n_raw_sms: int | None = None
+    sender_name: str = ""
+
+
+@attrs.frozen(slots=True)
+class _ReportData:
+    state: int
+    id: str = ""
+    sender_name: str = ""
+    text: str = ""
+    phone: str = ""
+    type: str = ""
+    n_raw_sms: int | None = None
+    # The document gives no date format: parsed by parse_gateway_date.
+    start_time: Any = None
+    last_update: Any = None
+    credits: Decimal | None = None
+    state_text: str = ""
+
+
+@attrs.frozen(slots=True)
+class _ProfileData:
+    id: str
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+    credits: Decimal | None = None
+    credits_used: Decimal | None = None
+    credits_name: str = ""
+    currency: str = ""
+    sender_name: str = ""
+    referral_id: str = ""
+
+
+def _structure_data(data: Any, cls: type[_T]) -> _T:
+    if not isinstance(data, dict):
+        raise TypeError("the reply has no data")
+    # An empty XML element and an empty string both mean "no value".
+    cleaned = {key: (None if value == "" else value) for key, value in data.items()}
+    return converter.structure(cleaned, cls)
+
+
+_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%d.%m.%Y %H:%M:%S")
+# MySQL's "no date" and a zero timestamp are how a PHP backend says "not yet".
+_NO_DATE = frozenset({"0", "0000-00-00 00:00:00", "0000-00-00"})
+
+
+def parse_gateway_date(value: object) -> datetime | None:
+    """A 1000sms date as an aware datetime in Moscow time, or None when empty.
+
+    The document gives no format, so this accepts ``YYYY-MM-DD HH:MM:SS``,
+    ``DD.MM.YYYY HH:MM:SS``, ISO 8601 (an offset converts to Moscow time, none means
+    Moscow time) and unix timestamps (int or digit string). Empty, ``0`` and MySQL's
+    zero date mean "not set". Anything else raises ``ValueError`` or ``TypeError``.
+
+    >>> parse_gateway_date("2024-03-01 12:30:00").isoformat()
+    '2024-03-01T12:30:00+03:00'
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise TypeError("a boolean is not a date")
+    if isinstance(value, int):
+        return _from_timestamp(value)
+    if not isinstance(value, str):
+        raise TypeError(f"not a date: {type(value).__name__}")
+    text = value.strip()
+    if not text or text in _NO_DATE:
+        return None
+    if text.isascii() and text.isdigit():
+        return _from_timestamp(int(text))
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=v.MOSCOW)
+        except ValueError:
+            pass
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=v.MOSCOW)
+    return parsed.astimezone(v.MOSCOW)
+
+
+def _from_timestamp(seconds: int) -> datetime | None:
+    if seconds == 0:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, v.MOSCOW)
+    except (OverflowError, OSError) as exc:
+        raise ValueError("timestamp out of range") from exc
+
+
+class ThousandSms(BaseClient):
+    """Client for 1000sms.ru.
+
+    >>> sms = ThousandSms(email="me@x.ru", password="p", sender="sms-tester")
+    >>> async with sms:  # doctest: +SKIP
+    ...     receipt = await sms.send(Message(to="79160000000", text="Hi"))
+
+    Options: ``format`` ("json" or "xml"; always sent, as the gateway defaults to
+    XML), ``method`` ("POST", the default, or "GET", which puts the password in the
+    URL), ``max_concurrency`` (requests in flight in ``send_many``/``status_many``),
+    ``timeout``, ``limits``, ``retry``, and at most one of ``http_client`` (yours,
+    never closed by aiosms), ``http_transport`` (an httpx transport for aiosms's own
+    client, such as a fake gateway's) or ``transport`` (aiosms's transport interface).
+
+    The gateway documents plain HTTP on port 80: the password crosses the network in
+    clear text whichever verb is used.
+    """
+
+    provider = PROVIDER
+
+    def __init__(
+        self,
+        *,
+        email: str,
+        password: str,
+        sender: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        format: Format = "json",
+        method: HttpMethod = "POST",
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        http_client: httpx.AsyncClient | None = None,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+        transport: Transport | None = None,
+    ) -> None:
+        if not isinstance(email, str) or not email.strip():
+            raise ValidationError("email", "must be a non-empty string")
+        if sender is not None:
+            v.check_thousandsms_sender(v.check_sender_type(sender) or "")
+        super().__init__(
+            password=password,
+            sender=sender,
+            base_url=base_url,
+            format=format,
+            method=method,
+            timeout=timeout,
+            limits=limits,
+            retry=retry or RetryPolicy(),
+            max_concurrency=max_concurrency,
+            http_client=http_client,
+            http_transport=http_transport,
+            transport=transport,
+        )
+        self.email = email
+
+    def __repr__(self) -> str:
+        return (
+            f"ThousandSms(email={self.email!r}, sender={self.sender!r}, "
+            f"format={self.format!r}, method={self.method!r}, base_url={self.base_url!r})"
+        )
+
+    # -- public calls ------------------------------------------------------------
+
+    async def send(self, message: Message, *, timeout: TimeoutArg = None) -> Receipt:
+        """Send one message (``push_msg``); return its receipt or raise its typed error.
+
+        Raises ``ValidationError`` before any request (including for ``at`` and
+        ``ttl``, which 1000sms cannot carry), ``ProviderError`` subclasses when the
+        gateway refuses, ``TransportError`` when it provably never left and
+        ``DeliveryUnknownError`` when it may have.
+        """
+        require_message(message)
+        self._check_open()
+        return await self._push(message, self._wire_message(message), timeout)
+
+    async def send_many(
+        self, messages: Iterable[Message], *, timeout: TimeoutArg = None
+    ) -> list[Receipt]:
+        """Send many messages, one request each, concurrently; one receipt per message, in order.
+
+        At most ``max_concurrency`` requests are in flight. Never raises for a
+        message's own failure: a rejection, invalid input or an unknown outcome is the
+        receipt's ``error``, with state REJECTED or UNKNOWN. After an account-level
+        refusal (authentication, blocked account, funds) the messages not yet sent
+        fail as not sent.
+        """
+        batch = list(messages)
+        for message in batch:
+            require_message(message)
+        self._check_open()
+        receipts: list[Receipt | None] = [None] * len(batch)
+        ready: list[tuple[int, Message, dict[str, str]]] = []
+        for index, message in enumerate(batch):
+            try:
+                ready.append((index, message, self._wire_message(message)))
+            except ValidationError as invalid:
+                receipts[index] = failed(message, invalid.with_traceback(None))
+        stop: list[SmsError] = []
+
+        async def push(number: int) -> None:
+            index, message, args = ready[number]
+            if stop:
+                receipts[index] = failed(message, not_sent(stop[0]))
+                return
+            try:
+                receipts[index] = await self._push(message, args, timeout)
+            except SmsError as error:
+                # Millions of receipts must not each keep a traceback's frames alive.
+                receipts[index] = failed(message, error.with_traceback(None))
+                if isinstance(error, ACCOUNT_LEVEL) and not stop:
+                    stop.append(error)
+
+        await fan_out(len(ready), push, self.max_concurrency)
+        return [r for r in receipts if r is not None]
+
+    async def status(self, message_id: str, *, timeout: TimeoutArg = None) -> StatusReport:
+        """What the gateway knows of one message (``get_msg_report``).
+
+        Raises ``MessageNotFoundError`` for an id the gateway does not know.
+        """
+        message_id = require_id(message_id)
+        self._check_open()
+        return await self._read(
+            self._request(GET_MSG_REPORT, {"id": message_id}),
+            lambda body: self._parse_report(body, message_id),
+            what="status",
+            timeout=timeout,
+        )
+
+    async def status_many(
+        self, message_ids: Iterable[str], *, timeout: TimeoutArg = None
+    ) -> list[StatusReport]:
+        """Reports on many messages, one request each, concurrently, in the order asked.
+
+        An id the gateway does not know gets a report with state REJECTED and a
+        ``MessageNotFoundError`` as its ``error``. Any other failure raises (and no
+        further requests start).
+        """
+        ids = [require_id(i) for i in message_ids]
+        self._check_open()
+        reports: list[StatusReport | None] = [None] * len(ids)
+        errors: list[SmsError] = []
+
+        async def ask(number: int) -> None:
+            if errors:
+                return
+            try:
+                reports[number] = await self.status(ids[number], timeout=timeout)
+            except MessageNotFoundError as missing:
+                reports[number] = StatusReport(
+                    ids[number], DeliveryState.REJECTED, error=missing.with_traceback(None)
+                )
+            except SmsError as error:
+                errors.append(error)
+
+        await fan_out(len(ids), ask, self.max_concurrency)
+        if errors:
+            raise errors[0]
+        return [r for r in reports if r is not None]
+
+    async def profile(self, *, timeout: TimeoutArg = None) -> Profile:
+        """The account as ``get_profile`` describes it, every documented field."""
+        self._check_open()
+        return await self._read(
+            self._request(GET_PROFILE, {}), self._parse_profile, what="profile", timeout=timeout
+        )
+
+    async def balance(self, *, timeout: TimeoutArg = None) -> Balance:
+        """Money on the account: the profile's ``credits`` in its ``currency``."""
+        profile = await self.profile(timeout=timeout)
+        if profile.credits is None:
+            raise ProtocolError(f"{PROVIDER} profile: the reply has no credits")
+        return Balance(profile.credits, profile.currency or profile.credits_name)
+
+    # -- requests ----------------------------------------------------------------
+
+    def _request(self, call: str, args: Mapping[str, str]) -> WireRequest:
+        # The password lives only in this frame and in the request's body or query,
+        # neither of which any repr or log shows.
+        fields = {
+            "method": call,
+            "email": self.email,
+            "password": self._password.value,
+            **args,
+            # The gateway answers XML unless told otherwise: always say which.
+            "format": self.format,
+        }
+        if self.method == "GET":
+            return WireRequest("GET", self.base_url, params=fields)
+        body = urlencode(fields).encode("ascii")
+        return WireRequest("POST", self.base_url, content=body, headers=_FORM_HEADERS)
+
+    # -- what a Batcher drives --------------------------------------------------------
+
+    @property
+    def _batch_limit(self) -> int | None:
+        # push_msg carries one message: a Batcher fans out single requests.
+        return 1
+
+    def _prepare(self, message: Message) -> dict[str, str]:
+        return self._wire_message(message)
+
+    async def _send_batch(
+        self, messages: list[Message], wires: list[dict[str, str]], timeout: TimeoutArg = None
+    ) -> list[Receipt]:
+        self._check_open()
+        (message,), (args,) = messages, wires
+        try:
+            return [await self._push(message, args, timeout)]
+        except SmsError as error:
+            return [failed(message, error.with_traceback(None))]
+
+    def _wire_message(self, message: Message) -> dict[str, str]:
+        """The message as ``push_msg`` arguments, after the gateway's own rules."""
+        if message.at is not None:
+            raise ValidationError("at", "1000sms has no scheduled sending; send it at that time")
+        if message.ttl is not None:
+            raise ValidationError("ttl", "1000sms has no message lifetime parameter")
+        sender = message.sender or self.sender
+        if sender is None:
+            raise ValidationError("sender", "no sender on the message or the client")
+        return {
+            "phone": message.to,
+            "text": message.text,
+            "sender_name": v.check_thousandsms_sender(sender),
+        }
+
+    async def _push(self, message: Message, args: dict[str, str], timeout: TimeoutArg) -> Receipt:
+        response = await self._send(
+            self._request(PUSH_MSG, args), messages=(message,), what="send", timeout=timeout
+        )
+        return self._parse_push(response.body, message, args["sender_name"])
+
+    # -- replies -----------------------------------------------------------------
+
+    def _decode(self, body: bytes) -> _Reply:
+        content = loads_json(body) if self.format == "json" else loads_xml(body)
+        return converter.structure(content, _Reply)
+
+    def _parse_push(self, body: bytes, message: Message, sender: str) -> Receipt:
+        try:
+            reply = self._decode(body)
+        except (WireFormatError, *STRUCTURE_ERRORS):
+            raise _unknown(message, "the reply could not be read", "unreadable reply") from None
+        code = reply.msg.err_code
+        if code != 0:
+            if lookup(code, reply.msg.text, PUSH_MSG) is None:
+                raise _unknown(message, f"undocumented error code {code}", f"err_code {code}")
+            # Every documented refusal, the gateway's own failures included, says the
+            # message was not taken: it is rejected, not unknown.
+            raise provider_error(code, reply.msg.text, PUSH_MSG)
+        try:
+            data = _structure_data(reply.data, _PushData)
+        except STRUCTURE_ERRORS:
+            raise _unknown(
+                message, "the reply's data could not be read", "unreadable reply"
+            ) from None
+        if not data.id:
+            raise _unknown(message, "the reply has no message id", "no message id")
+        parts = data.n_raw_sms
+        cost = data.credits * parts if data.credits is not None and parts is not None else None
+        return Receipt(
+            message,
+            data.id,
+            DeliveryState.QUEUED,
+            parts=parts if parts is not None else count_parts(message.text),
+            cost=cost,
+            sender=data.sender_name or sender,
+        )
+
+    def _read_reply(self, body: bytes, call: str, what: str) -> Any:
+        """The ``data`` of a successful reply to a read; raises the typed error otherwise."""
+        try:
+            reply = self._decode(body)
+        except (WireFormatError, *STRUCTURE_ERRORS):
+            raise ProtocolError(f"{PROVIDER} {what}: the reply could not be read") from None
+        if reply.msg.err_code != 0:
+            raise provider_error(reply.msg.err_code, reply.msg.text, call)
+        return reply.data
+
+    def _parse_report(self, body: bytes, message_id: str) -> StatusReport:
+        raw = self._read_reply(body, GET_MSG_REPORT, "status")
+        try:
+            data = _structure_data(raw, _ReportData)
+            start_time = parse_gateway_date(data.start_time)
+            last_update = parse_gateway_date(data.last_update)
+        except STRUCTURE_ERRORS:
+            raise ProtocolError(f"{PROVIDER} status: the reply's data could not be read") from None
+        known = STATES.get(data.state)
+        state, words = known if known else (DeliveryState.UNKNOWN, "undocumented state")
+        return StatusReport(
+            message_id,
+            state,
+            code=data.state,
+            state_text=data.state_text or words,
+            user_id=data.id or None,
+            sender=data.sender_name or None,
+            text=data.text or None,
+            phone=data.phone or None,
+            parts=data.n_raw_sms,
+            flash=_FLASH.get(data.type.strip()),
+            start_time=start_time,
+            last_update=last_update,
+            price_per_part=data.credits,
+        )
+
+    def _parse_profile(self, body: bytes) -> Profile:
+        raw = self._read_reply(body, GET_PROFILE, "profile")
+        try:
+            data = _structure_data(raw, _ProfileData)
+        except STRUCTURE_ERRORS:
+            raise ProtocolError(f"{PROVIDER} profile: the reply's data could not be read") from None
+        return Profile(
+            id=data.id,
+            email=data.email,
+            first_name=data.first_name or None,
+            last_name=data.last_name or None,
+            credits=data.credits,
+            credits_used=data.credits_used,
+            credits_name=data.credits_name or None,
+            currency=data.currency or None,
+            sender=data.sender_name or None,
+            referral_id=data.referral_id or None,
+        )
+
+
+#: The report's ``type``: "0" is a flash SMS, "1" a standard one.
+_FLASH = {"0": True, "1": False}
+
+
+def _unknown(message: Message, why: str, kind: str) -> DeliveryUnknownError:
+    return DeliveryUnknownError(
+        f"{PROVIDER} send: {why}; the gateway may have accepted the message",
+        messages=(message,),
+        kind=kind,
+    )
