@@ -7,6 +7,7 @@
 
 import contextlib
 
+from aiosms._batcher import Batcher
 from aiosms._errors import (
     AccountError,
     AuthenticationError,
@@ -27,7 +28,6 @@ from aiosms._errors import (
     TransportError,
     ValidationError,
 )
-from aiosms._batcher import Batcher
 from aiosms._models import Balance, DeliveryState, Message, Profile, Receipt, StatusReport
 from aiosms._providers.mysms import MySms
 from aiosms._providers.thousandsms import ThousandSms
