@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import aiosms
-from aiosms.testing import FakeMySms
+from aiosms.testing import FakeMySms, FakeThousandSms
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -98,3 +98,35 @@ def test_the_message_example_builds_a_message() -> None:
     )
     assert namespace["m"].to == "79112223333"
     assert namespace["m"].key == "order-1234"
+
+
+@pytest.mark.anyio
+async def test_the_1000sms_quickstart_runs_as_written(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = FakeThousandSms(email="you@example.com", password="your-password")
+    client = functools.partial(
+        aiosms.ThousandSms, base_url=fake.base_url, http_transport=fake.httpx_transport()
+    )
+    monkeypatch.setattr(aiosms, "ThousandSms", client)
+    (code,) = blocks("Quickstart: 1000sms.ru", "python")
+    await run_module(code)["main"]()
+    # "Код: 1234" is Cyrillic and short: one part at the fake's price of 2.5.
+    assert capsys.readouterr().out.splitlines() == [
+        "1 2.5",
+        "queued True",
+        "you@example.com руб.",
+    ]
+    assert [(e.phone, e.text) for e in fake.ledger] == [("79160000000", "Код: 1234")]
+
+
+@pytest.mark.anyio
+async def test_the_campaign_worker_example_runs_as_written(readme_fake: FakeMySms) -> None:
+    (code,) = blocks("Campaign workers: the Batcher", "python")
+    counts = await run_module(code)["run_campaign"]()
+    assert counts == {"queued": 3, "rejected": 0, "unknown": 0}
+    assert sorted(e.phone for e in readme_fake.ledger) == [
+        "79160000000",
+        "79160000001",
+        "79160000002",
+    ]
