@@ -7,6 +7,7 @@
 
 import contextlib
 
+from aiosms._aiohttp import AiohttpTransport
 from aiosms._batcher import Batcher
 from aiosms._errors import (
     AccountError,
@@ -43,6 +44,7 @@ __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_TIMEOUT",
     "AccountError",
+    "AiohttpTransport",
     "AuthenticationError",
     "Balance",
     "Batcher",

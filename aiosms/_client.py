@@ -106,7 +106,7 @@ class BaseClient:
         max_concurrency: int,
         http_client: httpx.AsyncClient | None,
         http_transport: httpx.AsyncBaseTransport | None,
-        transport: Transport | None,
+        transport: Transport | Literal["aiohttp"] | None,
     ) -> None:
         if not isinstance(password, str) or not password:
             raise ValidationError("password", "must be a non-empty string")
@@ -123,6 +123,18 @@ class BaseClient:
         if sum(x is not None for x in (http_client, http_transport, transport)) > 1:
             raise ValidationError(
                 "http_client", "give at most one of http_client, http_transport and transport"
+            )
+        if transport == "aiohttp":
+            from aiosms._aiohttp import AiohttpTransport
+
+            transport = AiohttpTransport(timeout=default_timeout, limits=limits)
+        elif isinstance(transport, str):
+            raise ValidationError("transport", "must be 'aiohttp' or a transport object")
+        if self.method == "GET" and getattr(transport, "retries_idempotent_requests", False):
+            raise ValidationError(
+                "method",
+                "GET is refused on this transport: it resends idempotent requests by itself "
+                "after a dropped connection, which could send an SMS twice; use POST",
             )
         self._transport: Transport = transport or HttpxTransport(
             client=http_client,

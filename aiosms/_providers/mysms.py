@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import httpx
@@ -149,7 +149,7 @@ class MySms(BaseClient):
         packet_size: int = DEFAULT_PACKET_SIZE,
         http_client: httpx.AsyncClient | None = None,
         http_transport: httpx.AsyncBaseTransport | None = None,
-        transport: Transport | None = None,
+        transport: Transport | Literal["aiohttp"] | None = None,
     ) -> None:
         if not isinstance(username, str) or not username:
             raise ValidationError("username", "must be a non-empty string")

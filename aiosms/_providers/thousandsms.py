@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode
 
 import attrs
@@ -393,7 +393,7 @@ class ThousandSms(BaseClient):
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         http_client: httpx.AsyncClient | None = None,
         http_transport: httpx.AsyncBaseTransport | None = None,
-        transport: Transport | None = None,
+        transport: Transport | Literal["aiohttp"] | None = None,
     ) -> None:
         if not isinstance(email, str) or not email.strip():
             raise ValidationError("email", "must be a non-empty string")

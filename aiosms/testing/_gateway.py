@@ -12,7 +12,7 @@ import abc
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Literal
+from typing import Any, Literal
 
 import anyio
 import attrs
@@ -147,6 +147,14 @@ class FakeGateway(abc.ABC):
         return [c for c in self.calls if c.endpoint == endpoint]
 
     # -- carriers ------------------------------------------------------------------
+
+    def wire(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Client options reaching this fake: in process unless a transport or URL is given."""
+        options.setdefault("base_url", self.base_url)
+        wired = any(k in options for k in ("transport", "http_client", "http_transport"))
+        if not wired and options["base_url"] == self.base_url:
+            options["http_transport"] = self.httpx_transport()
+        return options
 
     def httpx_transport(self) -> FakeTransport:
         """An httpx transport that serves this fake in process (no sockets)."""

@@ -97,13 +97,12 @@ class FakeMySms(FakeGateway):
         self.messages[message_id].state = state
 
     def client(self, **options: Any) -> MySms:
-        """A ``MySms`` wired to this fake in process, with its credentials."""
+        """A ``MySms`` with this fake's credentials, wired to it in process (or to ``base_url``)."""
         from aiosms._providers.mysms import MySms
 
         options.setdefault("username", self.username)
         options.setdefault("password", self.password)
-        options.setdefault("base_url", self.base_url)
-        return MySms(http_transport=self.httpx_transport(), **options)
+        return MySms(**self.wire(options))
 
     # -- requests ------------------------------------------------------------------
 

@@ -212,8 +212,7 @@ class FakeThousandSms(FakeGateway):
 
         options.setdefault("email", self.email)
         options.setdefault("password", self.password)
-        options.setdefault("base_url", self.base_url)
-        return ThousandSms(http_transport=self.httpx_transport(), **options)
+        return ThousandSms(**self.wire(options))
 
     # -- requests ------------------------------------------------------------------
 

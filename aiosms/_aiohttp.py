@@ -1,0 +1,164 @@
+"""An optional transport driving aiohttp directly (asyncio only): ``aiosms[aiohttp]``.
+
+aiohttp's client layer costs far less per request than httpx's, which matters for
+1000sms fan-out (one request per message). Two aiohttp habits need care here:
+
+- It retries an idempotent request by itself when a kept-alive connection turns out
+  dead. A GET that sends an SMS could then go out twice, so clients refuse
+  ``method="GET"`` on this transport (``retries_idempotent_requests``).
+- "Provably unsent" is decided from aiohttp's own exception: only a failure to
+  establish the connection (``ClientConnectorError``, ``ConnectionTimeoutError``)
+  proves the request never left. A server disconnect never does.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import httpx
+
+from aiosms._transport import (
+    DEFAULT_LIMITS,
+    DEFAULT_TIMEOUT,
+    TransportFailure,
+    WireRequest,
+    WireResponse,
+    _path,
+    logger,
+    parse_retry_after,
+)
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["AiohttpTransport"]
+
+
+def _client_timeout(timeout: httpx.Timeout) -> aiohttp.ClientTimeout:
+    import aiohttp
+
+    # aiohttp's "connect" covers waiting for a pooled connection and connecting;
+    # "sock_read" bounds each wait for reply bytes. No total: a long reply that
+    # keeps arriving is not a fault.
+    pool = timeout.pool or 0.0
+    connect = timeout.connect
+    return aiohttp.ClientTimeout(
+        total=None,
+        connect=None if connect is None else connect + pool,
+        sock_connect=connect,
+        sock_read=timeout.read,
+    )
+
+
+def _provably_unsent(exc: BaseException) -> bool:
+    import aiohttp
+
+    return isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
+
+
+class AiohttpTransport:
+    """Sends requests with one ``aiohttp.ClientSession`` (created on first use).
+
+    Use it through a client: ``aiosms.ThousandSms(..., transport="aiohttp")``, or pass
+    an instance to share your own session (never closed by aiosms)::
+
+        transport = aiosms.AiohttpTransport(session=my_session)
+        sms = aiosms.ThousandSms(email=..., password=..., transport=transport)
+
+    Runs on asyncio only; with trio use the default httpx transport. Redirects are
+    never followed.
+    """
+
+    #: aiohttp silently resends idempotent requests on a dead kept-alive connection.
+    retries_idempotent_requests = True
+
+    def __init__(
+        self,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        try:
+            import aiohttp  # noqa: F401
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "the aiohttp transport needs aiohttp: pip install 'aiosms[aiohttp]'"
+            ) from None
+        self._session = session
+        self._owns_session = session is None
+        self._timeout = _client_timeout(timeout)
+        self._limits = limits
+        self._closed = False
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        import asyncio
+
+        import aiohttp
+
+        # This module is asyncio's by nature: aiohttp runs nowhere else (not on trio).
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "the aiohttp transport runs on asyncio only; use the default transport"
+            ) from None
+        connector = aiohttp.TCPConnector(
+            limit=self._limits.max_connections or 0,
+            keepalive_timeout=self._limits.keepalive_expiry or 15.0,
+        )
+        return aiohttp.ClientSession(
+            connector=connector, timeout=self._timeout, auto_decompress=True, trust_env=False
+        )
+
+    async def request(
+        self, request: WireRequest, *, timeout: httpx.Timeout | None = None
+    ) -> WireResponse:
+        import aiohttp
+
+        if self._session is None:
+            self._session = self._open_session()
+        options: dict[str, Any] = {"allow_redirects": False}
+        if timeout is not None:
+            options["timeout"] = _client_timeout(timeout)
+        failure: TransportFailure | None = None
+        started = time.perf_counter()
+        try:
+            async with self._session.request(
+                request.method,
+                request.url,
+                params=request.params,
+                data=request.content,
+                headers=request.headers,
+                **options,
+            ) as response:
+                body = await response.read()
+                status = response.status
+                retry_after = response.headers.get("retry-after")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            failure = TransportFailure(
+                type(exc).__name__,
+                provably_unsent=_provably_unsent(exc),
+                timeout=isinstance(exc, (TimeoutError, aiohttp.ServerTimeoutError)),
+            )
+        if failure is not None:
+            logger.debug("%s %s failed: %s", request.method, _path(request.url), failure.kind)
+            raise failure
+        logger.debug(
+            "%s %s -> %d in %.1f ms",
+            request.method,
+            _path(request.url),
+            status,
+            (time.perf_counter() - started) * 1000,
+        )
+        return WireResponse(status, body, parse_retry_after(retry_after))
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_session and self._session is not None:
+            with anyio.CancelScope(shield=True):
+                await self._session.close()
