@@ -41,7 +41,18 @@ def loads_json(body: bytes) -> dict[str, Any]:
 
 
 def dumps_xml(root: str, payload: dict[str, Any]) -> bytes:
-    return xmltodict.unparse({root: payload}, encoding="utf-8").encode()
+    document = xmltodict.unparse({root: payload}, encoding="utf-8").encode()
+    # A parser turns a raw CR into LF; a character reference keeps it (no CR comes
+    # from the markup itself, only from values).
+    return document.replace(b"\r", b"&#13;")
+
+
+def _keep_text(path: object, key: str, value: Any) -> tuple[str, Any] | None:
+    if isinstance(value, str) and not value.strip():
+        # Indentation between elements is not data; an element holding only
+        # white space is empty.
+        return None if key == "#text" else (key, None)
+    return key, value
 
 
 def loads_xml(body: bytes, *, lists: Iterable[str] = ()) -> dict[str, Any]:
@@ -51,7 +62,14 @@ def loads_xml(body: bytes, *, lists: Iterable[str] = ()) -> dict[str, Any]:
     many parse alike. Attributes (such as the gateways' ``xmlns:i``) are dropped.
     """
     try:
-        document = xmltodict.parse(body, force_list=tuple(lists), xml_attribs=False)
+        document = xmltodict.parse(
+            body,
+            force_list=tuple(lists),
+            xml_attribs=False,
+            # Texts keep their own leading and trailing spaces.
+            strip_whitespace=False,
+            postprocessor=_keep_text,  # type: ignore[arg-type]  # None drops the key
+        )
     except (ExpatError, ValueError, TypeError, LookupError, RecursionError):
         raise WireFormatError("the reply is not well-formed XML") from None
     if not isinstance(document, dict) or len(document) != 1:

@@ -52,12 +52,22 @@ def normalize_phone(value: object, field: str = "to") -> str:
     return digits
 
 
+# C0 controls other than tab, newline and carriage return, lone surrogates and the
+# two non-characters: no SMS can carry them, and XML 1.0 cannot even encode them.
+_UNSENDABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def check_text(value: object) -> str:
-    """The text must be a non-blank string."""
+    """The text must be a non-blank string of sendable characters."""
     if not isinstance(value, str):
         raise ValidationError("text", f"must be a string, not {type(value).__name__}")
     if not value.strip():
         raise ValidationError("text", "must not be empty")
+    bad = _UNSENDABLE.search(value)
+    if bad is not None:
+        raise ValidationError(
+            "text", f"must not contain control characters (U+{ord(bad.group()):04X})"
+        )
     return value
 
 

@@ -162,7 +162,9 @@ class FakeMySms(FakeGateway):
             payload = json.loads(request.body.decode())
             items = payload.get("data") or []
         else:
-            document = xmltodict.parse(request.body, force_list=("message",))
+            document = xmltodict.parse(
+                request.body, force_list=("message",), strip_whitespace=False
+            )
             (payload,) = document.values()
             data = payload.get("data") or {}
             items = data.get("message") or []

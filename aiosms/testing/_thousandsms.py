@@ -379,6 +379,8 @@ class FakeThousandSms(FakeGateway):
         body = xmltodict.unparse(
             {"response": {"msg": msg, "data": fields or None}}, encoding="utf-8"
         ).encode()
+        # Keep a CR in a text a CR: a raw one would reach the client as LF.
+        body = body.replace(b"\r", b"&#13;")
         return Outcome("reply", 200, body, {"content-type": "text/xml; charset=utf-8"})
 
 
