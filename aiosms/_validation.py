@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 from aiosms._errors import ValidationError
 
@@ -36,6 +37,9 @@ def normalize_phone(value: object, field: str = "to") -> str:
     """
     if not isinstance(value, str):
         raise ValidationError(field, f"must be a string, not {type(value).__name__}")
+    if 11 <= len(value) <= 15 and value[0] == "7" and value.isascii() and value.isdigit():
+        # Already in the gateways' form (the common case in bulk): nothing to change.
+        return value
     digits = value.strip().translate(_PHONE_NOISE)
     if digits.startswith("+"):
         digits = digits[1:]
@@ -111,6 +115,7 @@ def moscow_time(value: datetime) -> str:
     return value.strftime("%d.%m.%Y %H:%M:%S")
 
 
+@lru_cache(maxsize=256)
 def check_mysms_sender(value: str) -> str:
     """my-sms: at most 11 Latin characters, or at most 15 digits."""
     if _DIGITS.fullmatch(value):
@@ -124,6 +129,7 @@ def check_mysms_sender(value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=256)
 def check_thousandsms_sender(value: str) -> str:
     """1000sms: Latin only, 4 to 11 characters, at most 2 digits.
 
