@@ -413,6 +413,7 @@ class ThousandSms(BaseClient):
             http_transport=http_transport,
             transport=transport,
         )
+        self._form_prefixes: dict[str, str] = {}
         self.email = email
 
     def __repr__(self) -> str:
@@ -549,8 +550,15 @@ class ThousandSms(BaseClient):
         }
         if self.method == "GET":
             return WireRequest("GET", self.base_url, params=fields)
-        body = urlencode(fields).encode("ascii")
-        return WireRequest("POST", self.base_url, content=body, headers=_FORM_HEADERS)
+        # The constant fields are encoded once per call name, not once per message.
+        constant = self._form_prefixes.get(call)
+        if constant is None:
+            constant = urlencode({k: fields[k] for k in ("method", "email", "password", "format")})
+            self._form_prefixes[call] = constant
+        body = f"{constant}&{urlencode(args)}" if args else constant
+        return WireRequest(
+            "POST", self.base_url, content=body.encode("ascii"), headers=_FORM_HEADERS
+        )
 
     # -- what a Batcher drives --------------------------------------------------------
 
