@@ -72,21 +72,27 @@ class _Window:
     increment with no checkpoint, and only a full window waits on an event.
     """
 
-    __slots__ = ("_freed", "held", "limit")
+    __slots__ = ("_freed", "_waiting", "held", "limit")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.held = 0
+        self._waiting = 0
         self._freed = anyio.Event()
 
     async def take(self) -> None:
         while self.held >= self.limit:
-            await self._freed.wait()
+            self._waiting += 1
+            try:
+                await self._freed.wait()
+            finally:
+                self._waiting -= 1
         self.held += 1
 
     def give(self, count: int = 1) -> None:
         self.held -= count
-        if not self._freed.is_set():
+        # A new event only when someone waits: most gives have no one to wake.
+        if self._waiting:
             self._freed.set()
             self._freed = anyio.Event()
 
@@ -224,6 +230,8 @@ class Batcher:
         self._sealed_send: MemoryObjectSendStream[_Batch] | None = None
         self._sealed_receive: MemoryObjectReceiveStream[_Batch] | None = None
         self._feeders: set[anyio.CancelScope] = set()
+        #: Set when the context is left, so linger timers stop holding up the exit.
+        self._closing = anyio.Event()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -253,6 +261,7 @@ class Batcher:
         assert self._tg is not None
         assert self._sealed_send is not None
         self._state = "closing"
+        self._closing.set()
         for scope in list(self._feeders):
             scope.cancel()
         cancelled = exc_type is not None and issubclass(exc_type, anyio.get_cancelled_exc_class())
@@ -311,6 +320,9 @@ class Batcher:
                 batch.items.remove(item)
                 item.withdrawn = True
                 self._pending.give()
+            elif item.receipt is not None:
+                # Its receipt came in the same instant the waiting was cancelled.
+                self._orphan(item.receipt)
             else:
                 # It goes out anyway; its receipt must not vanish.
                 item.collector = _ORPHAN
@@ -345,9 +357,9 @@ class Batcher:
                     receipt = collector.receipts.popleft()
                     collector.window.give()
                     yield receipt
-                elif collector.error is not None:
-                    raise collector.error
                 elif collector.exhausted and collector.window.held == 0:
+                    if collector.error is not None:
+                        raise collector.error
                     return
                 else:
                     await collector.ready.wait()
@@ -357,6 +369,9 @@ class Batcher:
             self._feeders.discard(scope)
             collector.abandoned = True
             self._withdraw(collector)
+            # Receipts that came in but were not taken: those messages were sent.
+            while collector.receipts:
+                self._orphan(collector.receipts.popleft())
 
     async def _feed(
         self,
@@ -364,6 +379,7 @@ class Batcher:
         collector: _Collector,
         scope: anyio.CancelScope,
     ) -> None:
+        read_to_the_end = False
         try:
             with scope:
                 if isinstance(messages, AsyncIterable):
@@ -375,9 +391,16 @@ class Batcher:
                         # A sync source never yields by itself: let the workers run.
                         if count % self.max_batch_size == 0:
                             await anyio.lowlevel.checkpoint()
-        except TypeError as error:
+                read_to_the_end = True
+        except Exception as error:
+            # The source's own failure is its consumer's to see, never the Batcher's:
+            # raised in the Batcher's task group it would cancel every other caller.
             collector.error = error
         finally:
+            if not read_to_the_end and collector.error is None:
+                collector.error = ClosedError(
+                    "the Batcher closed before the rest of this source was read: not sent"
+                )
             collector.exhausted = True
             collector.wake()
 
@@ -395,7 +418,12 @@ class Batcher:
                 _Item(message, None, collector), failed(message, not_sent(self._stopped))
             )
             return
-        await self._pending.take()
+        try:
+            await self._pending.take()
+        except BaseException:
+            # Cancelled while waiting for room: the consumer must not wait for it.
+            collector.window.give()
+            raise
         self._add(_Item(message, wire, collector))
 
     # -- packets -----------------------------------------------------------------------
@@ -410,7 +438,8 @@ class Batcher:
             self._tg.start_soon(self._linger, batch)
 
     async def _linger(self, batch: _Batch) -> None:
-        await anyio.sleep(self.linger)
+        with anyio.move_on_after(self.linger):
+            await self._closing.wait()
         if batch is self._open and batch.items:
             self._seal()
 
@@ -429,23 +458,27 @@ class Batcher:
                 await self._send_batch(batch)
 
     async def _send_batch(self, batch: _Batch) -> None:
-        live = [i for i in batch.items if i.collector is None or not i.collector.abandoned]
-        if len(live) != len(batch.items):
-            # Their send_all caller left before the packet went: withdrawn, not sent.
-            self._pending.give(len(batch.items) - len(live))
-            batch.items[:] = live
+        if self._bucket is not None and batch.items:
+            try:
+                await self._bucket.take(len(batch.items))
+            except anyio.get_cancelled_exc_class():
+                # Cancelled before the packet left: certainly not sent.
+                self._drop_withdrawn(batch)
+                closed = ClosedError("the Batcher was cancelled before this message was sent")
+                self._deliver(batch, [failed(i.message, closed.clone()) for i in batch.items])
+                raise
+        # Checked after the wait for tokens: the packet has not left yet.
+        self._drop_withdrawn(batch)
         items = batch.items
         if not items:
             batch.done.set()
             return
+        messages = [i.message for i in items]
         if self._stopped is not None:
             error = not_sent(self._stopped)
-            self._deliver(batch, [failed(i.message, error.clone()) for i in items])
+            self._deliver(batch, [failed(m, error.clone()) for m in messages])
             return
-        messages = [i.message for i in items]
         try:
-            if self._bucket is not None:
-                await self._bucket.take(len(items))
             receipts = await self.client._send_batch(messages, [i.wire for i in items])
         except anyio.get_cancelled_exc_class():
             # The Batcher itself was cancelled with this packet in flight.
@@ -472,6 +505,13 @@ class Batcher:
                     self._stop(receipt.error)
                     break
         self._deliver(batch, receipts)
+
+    def _drop_withdrawn(self, batch: _Batch) -> None:
+        live = [i for i in batch.items if i.collector is None or not i.collector.abandoned]
+        if len(live) != len(batch.items):
+            # Their send_all caller left before the packet went: withdrawn, not sent.
+            self._pending.give(len(batch.items) - len(live))
+            batch.items[:] = live
 
     def _stop(self, error: SmsError) -> None:
         self._stopped = error

@@ -128,7 +128,8 @@ class MySms(BaseClient):
     in ``send_many``/``status_many``), ``max_concurrency`` (requests in flight),
     ``timeout``, ``limits``, ``retry``, and at most one of ``http_client`` (yours,
     never closed by aiosms), ``http_transport`` (an httpx transport for aiosms's own
-    client, such as a fake gateway's) or ``transport`` (aiosms's transport interface).
+    client, such as a fake gateway's) or ``transport`` (``"aiohttp"`` for the optional
+    aiohttp transport, asyncio only and POST only, or an ``aiosms.AiohttpTransport``).
     """
 
     provider = PROVIDER

@@ -370,7 +370,8 @@ class ThousandSms(BaseClient):
     URL), ``max_concurrency`` (requests in flight in ``send_many``/``status_many``),
     ``timeout``, ``limits``, ``retry``, and at most one of ``http_client`` (yours,
     never closed by aiosms), ``http_transport`` (an httpx transport for aiosms's own
-    client, such as a fake gateway's) or ``transport`` (aiosms's transport interface).
+    client, such as a fake gateway's) or ``transport`` (``"aiohttp"`` for the optional
+    aiohttp transport, asyncio only and POST only, or an ``aiosms.AiohttpTransport``).
 
     The gateway documents plain HTTP on port 80: the password crosses the network in
     clear text whichever verb is used.
