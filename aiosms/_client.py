@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
-from typing import ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import anyio
 import httpx
@@ -26,7 +26,8 @@ from aiosms._errors import (
     TransportError,
     ValidationError,
 )
-from aiosms._models import Message
+from aiosms._models import Message, Receipt, StatusReport
+from aiosms._providers._common import ACCOUNT_LEVEL, failed, not_sent, require_id, require_message
 from aiosms._retry import RetryPolicy
 from aiosms._transport import (
     DEFAULT_LIMITS,
@@ -276,6 +277,113 @@ class BaseClient:
 
     def _url(self, path: str) -> str:
         return self.base_url + path
+
+    # -- what each gateway adapter provides (a Batcher drives these too) ---------------
+
+    @property
+    def _batch_limit(self) -> int | None:
+        """Most messages one request can carry (None: as many as the caller packs)."""
+        return 1
+
+    @property
+    def _send_many_size(self) -> int:
+        """Messages per request in ``send_many``."""
+        return self._batch_limit or 1
+
+    @property
+    def _status_many_size(self) -> int:
+        """Ids per request in ``status_many``."""
+        return 1
+
+    def _prepare(self, message: Message) -> Any:
+        """Check a message against the gateway's rules; return its wire form."""
+        raise NotImplementedError
+
+    async def _send_batch(
+        self, messages: list[Message], wires: list[Any], timeout: TimeoutArg = None
+    ) -> list[Receipt]:
+        """Send one request's messages: one receipt each, never raising for their failures."""
+        raise NotImplementedError
+
+    async def _status_batch(self, ids: list[str], timeout: TimeoutArg) -> list[StatusReport]:
+        """Ask about one request's ids; an unknown id is a REJECTED report, not an error."""
+        raise NotImplementedError
+
+    # -- many at once ------------------------------------------------------------------
+
+    async def send_many(
+        self, messages: Iterable[Message], *, timeout: TimeoutArg = None
+    ) -> list[Receipt]:
+        """Send many messages; one receipt per message, in the order given.
+
+        my-sms POST packs them into packets of ``packet_size``; otherwise each message is
+        a request of its own. At most ``max_concurrency`` requests are in flight. Never
+        raises for a message's own failure: a rejection, invalid input or an unknown
+        outcome is the receipt's ``error``, with state REJECTED or UNKNOWN. After an
+        account-level refusal (authentication, blocked account, funds) the requests not
+        yet started fail as not sent.
+        """
+        batch = list(messages)
+        for message in batch:
+            require_message(message)
+        self._check_open()
+        receipts: list[Receipt | None] = [None] * len(batch)
+        ready: list[tuple[int, Message, Any]] = []
+        for index, message in enumerate(batch):
+            try:
+                ready.append((index, message, self._prepare(message)))
+            except ValidationError as invalid:
+                receipts[index] = failed(message, invalid.with_traceback(None))
+        size = self._send_many_size
+        packets = [ready[i : i + size] for i in range(0, len(ready), size)]
+        stop: list[SmsError] = []
+
+        async def send_packet(number: int) -> None:
+            packet = packets[number]
+            if stop:
+                for index, message, _ in packet:
+                    receipts[index] = failed(message, not_sent(stop[0]))
+                return
+            results = await self._send_batch(
+                [m for _, m, _ in packet], [w for _, _, w in packet], timeout
+            )
+            for (index, _, _), receipt in zip(packet, results, strict=True):
+                receipts[index] = receipt
+                if isinstance(receipt.error, ACCOUNT_LEVEL) and not stop:
+                    stop.append(receipt.error)
+
+        await fan_out(len(packets), send_packet, self.max_concurrency)
+        return [r for r in receipts if r is not None]
+
+    async def status_many(
+        self, message_ids: Iterable[str], *, timeout: TimeoutArg = None
+    ) -> list[StatusReport]:
+        """The states of many messages, in the order asked, concurrently.
+
+        my-sms POST asks in packets of ``packet_size`` (replies matched by id); otherwise
+        one request per id. An id the gateway does not know gets a report with state
+        REJECTED and a ``MessageNotFoundError`` as its ``error``. Any other failure
+        raises (and no further requests start).
+        """
+        ids = [require_id(i) for i in message_ids]
+        self._check_open()
+        size = self._status_many_size
+        chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
+        results: list[list[StatusReport]] = [[] for _ in chunks]
+        errors: list[SmsError] = []
+
+        async def ask(number: int) -> None:
+            if errors:
+                return
+            try:
+                results[number] = await self._status_batch(chunks[number], timeout)
+            except SmsError as error:
+                errors.append(error)
+
+        await fan_out(len(chunks), ask, self.max_concurrency)
+        if errors:
+            raise errors[0]
+        return [report for chunk in results for report in chunk]
 
 
 async def fan_out(count: int, work: Callable[[int], Awaitable[None]], limit: int) -> None:

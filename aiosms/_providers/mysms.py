@@ -7,7 +7,7 @@ URL, which is why POST is the default). Every documented code is in ``CODES``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -23,7 +23,6 @@ from aiosms._client import (
     Format,
     HttpMethod,
     TimeoutArg,
-    fan_out,
 )
 from aiosms._codecs import WireFormatError, dumps_json, dumps_xml, loads_json, loads_xml
 from aiosms._errors import (
@@ -42,10 +41,8 @@ from aiosms._errors import (
 )
 from aiosms._models import Balance, DeliveryState, Message, Receipt, StatusReport
 from aiosms._providers._common import (
-    ACCOUNT_LEVEL,
     count_parts,
     failed,
-    not_sent,
     require_id,
     require_message,
 )
@@ -195,90 +192,21 @@ class MySms(BaseClient):
         require_message(message)
         self._check_open()
         wire = self._wire_message(message)
-        (receipt,) = await self._send_packet([message], [wire], timeout)
+        (receipt,) = await self._send_batch([message], [wire], timeout)
         if receipt.error is not None:
             raise receipt.error
         return receipt
-
-    async def send_many(
-        self, messages: Iterable[Message], *, timeout: TimeoutArg = None
-    ) -> list[Receipt]:
-        """Send many messages in POST packets (or one GET each); one receipt per message, in order.
-
-        Never raises for a message's own failure: a rejection, invalid input or an
-        unknown outcome is the receipt's ``error``, with state REJECTED or UNKNOWN.
-        After an account-level refusal (authentication, funds) the packets not yet
-        sent fail as not sent.
-        """
-        batch = list(messages)
-        for message in batch:
-            require_message(message)
-        self._check_open()
-        receipts: list[Receipt | None] = [None] * len(batch)
-        ready: list[tuple[int, Message, dict[str, str]]] = []
-        for index, message in enumerate(batch):
-            try:
-                ready.append((index, message, self._wire_message(message)))
-            except ValidationError as invalid:
-                receipts[index] = failed(message, invalid)
-        size = self.packet_size if self.method == "POST" else 1
-        packets = [ready[i : i + size] for i in range(0, len(ready), size)]
-        stop: list[SmsError] = []
-
-        async def send_packet(number: int) -> None:
-            packet = packets[number]
-            if stop:
-                for index, message, _ in packet:
-                    receipts[index] = failed(message, not_sent(stop[0]))
-                return
-            results = await self._send_packet(
-                [m for _, m, _ in packet], [w for _, _, w in packet], timeout
-            )
-            for (index, _, _), receipt in zip(packet, results, strict=True):
-                receipts[index] = receipt
-                if isinstance(receipt.error, ACCOUNT_LEVEL) and not stop:
-                    stop.append(receipt.error)
-
-        await fan_out(len(packets), send_packet, self.max_concurrency)
-        return [r for r in receipts if r is not None]
 
     async def status(self, message_id: str, *, timeout: TimeoutArg = None) -> StatusReport:
         """The state of one message.
 
         Raises ``MessageNotFoundError`` for an id the gateway does not know.
         """
-        (report,) = await self._status_packet([require_id(message_id)], timeout)
+        self._check_open()
+        (report,) = await self._status_batch([require_id(message_id)], timeout)
         if isinstance(report.error, MessageNotFoundError):
             raise report.error
         return report
-
-    async def status_many(
-        self, message_ids: Iterable[str], *, timeout: TimeoutArg = None
-    ) -> list[StatusReport]:
-        """The states of many messages, in the order asked, in packets matched by id.
-
-        An id the gateway does not know gets a report with state REJECTED and a
-        ``MessageNotFoundError`` as its ``error``. A failure of a whole request raises.
-        """
-        ids = [require_id(i) for i in message_ids]
-        self._check_open()
-        size = self.packet_size if self.method == "POST" else 1
-        chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
-        results: list[list[StatusReport]] = [[] for _ in chunks]
-        errors: list[SmsError] = []
-
-        async def ask(number: int) -> None:
-            if errors:
-                return
-            try:
-                results[number] = await self._status_packet(chunks[number], timeout)
-            except SmsError as error:
-                errors.append(error)
-
-        await fan_out(len(chunks), ask, self.max_concurrency)
-        if errors:
-            raise errors[0]
-        return [report for chunk in results for report in chunk]
 
     async def balance(self, *, timeout: TimeoutArg = None) -> Balance:
         """Money on the account (the gateway's decimal comma becomes a ``Decimal``)."""
@@ -299,14 +227,37 @@ class MySms(BaseClient):
         # POST takes packets of any size the caller chooses; GET one message.
         return None if self.method == "POST" else 1
 
+    @property
+    def _send_many_size(self) -> int:
+        return self.packet_size if self.method == "POST" else 1
+
+    @property
+    def _status_many_size(self) -> int:
+        return self.packet_size if self.method == "POST" else 1
+
     def _prepare(self, message: Message) -> dict[str, str]:
         return self._wire_message(message)
 
     async def _send_batch(
         self, messages: list[Message], wires: list[dict[str, str]], timeout: TimeoutArg = None
     ) -> list[Receipt]:
+        """Send one packet; return one receipt per message and never raise for their failures."""
         self._check_open()
-        return await self._send_packet(messages, wires, timeout)
+        try:
+            response = await self._send(
+                self._send_request(wires), messages=messages, what="send", timeout=timeout
+            )
+            return self._parse_send(response.body, messages)
+        except SmsError as error:
+            return [failed(m, error.clone()) for m in messages]
+
+    async def _status_batch(self, ids: list[str], timeout: TimeoutArg) -> list[StatusReport]:
+        return await self._read(
+            self._status_request(ids),
+            lambda body: self._parse_status(body, ids),
+            what="status",
+            timeout=timeout,
+        )
 
     # -- requests ----------------------------------------------------------------
 
@@ -350,18 +301,6 @@ class MySms(BaseClient):
         body = dumps_xml("sendSMS", {"auth": self._auth(), "data": {"message": list(wires)}})
         return self._post("send/xml", body)
 
-    async def _send_packet(
-        self, messages: list[Message], wires: list[dict[str, str]], timeout: TimeoutArg
-    ) -> list[Receipt]:
-        """Send one packet; return one receipt per message and never raise for their failures."""
-        try:
-            response = await self._send(
-                self._send_request(wires), messages=messages, what="send", timeout=timeout
-            )
-            return self._parse_send(response.body, messages)
-        except SmsError as error:
-            return [failed(m, error.clone()) for m in messages]
-
     def _status_request(self, ids: Sequence[str]) -> WireRequest:
         if self.method == "GET":
             (message_id,) = ids
@@ -372,14 +311,6 @@ class MySms(BaseClient):
             return self._post("status/json", dumps_json({"auth": self._auth(), "data": data}))
         body = dumps_xml("checkSMS", {"auth": self._auth(), "data": {"message": data}})
         return self._post("status/xml", body)
-
-    async def _status_packet(self, ids: list[str], timeout: TimeoutArg) -> list[StatusReport]:
-        return await self._read(
-            self._status_request(ids),
-            lambda body: self._parse_status(body, ids),
-            what="status",
-            timeout=timeout,
-        )
 
     # -- replies -----------------------------------------------------------------
 

@@ -9,7 +9,7 @@ concurrently. Every documented ``err_code`` is in ``CODES``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
@@ -27,7 +27,6 @@ from aiosms._client import (
     Format,
     HttpMethod,
     TimeoutArg,
-    fan_out,
 )
 from aiosms._codecs import WireFormatError, loads_json, loads_xml
 from aiosms._errors import (
@@ -49,10 +48,8 @@ from aiosms._errors import (
 )
 from aiosms._models import Balance, DeliveryState, Message, Profile, Receipt, StatusReport
 from aiosms._providers._common import (
-    ACCOUNT_LEVEL,
     count_parts,
     failed,
-    not_sent,
     require_id,
     require_message,
 )
@@ -437,46 +434,6 @@ class ThousandSms(BaseClient):
         self._check_open()
         return await self._push(message, self._wire_message(message), timeout)
 
-    async def send_many(
-        self, messages: Iterable[Message], *, timeout: TimeoutArg = None
-    ) -> list[Receipt]:
-        """Send many messages, one request each, concurrently; one receipt per message, in order.
-
-        At most ``max_concurrency`` requests are in flight. Never raises for a
-        message's own failure: a rejection, invalid input or an unknown outcome is the
-        receipt's ``error``, with state REJECTED or UNKNOWN. After an account-level
-        refusal (authentication, blocked account, funds) the messages not yet sent
-        fail as not sent.
-        """
-        batch = list(messages)
-        for message in batch:
-            require_message(message)
-        self._check_open()
-        receipts: list[Receipt | None] = [None] * len(batch)
-        ready: list[tuple[int, Message, dict[str, str]]] = []
-        for index, message in enumerate(batch):
-            try:
-                ready.append((index, message, self._wire_message(message)))
-            except ValidationError as invalid:
-                receipts[index] = failed(message, invalid.with_traceback(None))
-        stop: list[SmsError] = []
-
-        async def push(number: int) -> None:
-            index, message, args = ready[number]
-            if stop:
-                receipts[index] = failed(message, not_sent(stop[0]))
-                return
-            try:
-                receipts[index] = await self._push(message, args, timeout)
-            except SmsError as error:
-                # Millions of receipts must not each keep a traceback's frames alive.
-                receipts[index] = failed(message, error.with_traceback(None))
-                if isinstance(error, ACCOUNT_LEVEL) and not stop:
-                    stop.append(error)
-
-        await fan_out(len(ready), push, self.max_concurrency)
-        return [r for r in receipts if r is not None]
-
     async def status(self, message_id: str, *, timeout: TimeoutArg = None) -> StatusReport:
         """What the gateway knows of one message (``get_msg_report``).
 
@@ -490,37 +447,6 @@ class ThousandSms(BaseClient):
             what="status",
             timeout=timeout,
         )
-
-    async def status_many(
-        self, message_ids: Iterable[str], *, timeout: TimeoutArg = None
-    ) -> list[StatusReport]:
-        """Reports on many messages, one request each, concurrently, in the order asked.
-
-        An id the gateway does not know gets a report with state REJECTED and a
-        ``MessageNotFoundError`` as its ``error``. Any other failure raises (and no
-        further requests start).
-        """
-        ids = [require_id(i) for i in message_ids]
-        self._check_open()
-        reports: list[StatusReport | None] = [None] * len(ids)
-        errors: list[SmsError] = []
-
-        async def ask(number: int) -> None:
-            if errors:
-                return
-            try:
-                reports[number] = await self.status(ids[number], timeout=timeout)
-            except MessageNotFoundError as missing:
-                reports[number] = StatusReport(
-                    ids[number], DeliveryState.REJECTED, error=missing.with_traceback(None)
-                )
-            except SmsError as error:
-                errors.append(error)
-
-        await fan_out(len(ids), ask, self.max_concurrency)
-        if errors:
-            raise errors[0]
-        return [r for r in reports if r is not None]
 
     async def profile(self, *, timeout: TimeoutArg = None) -> Profile:
         """The account as ``get_profile`` describes it, every documented field."""
@@ -580,6 +506,15 @@ class ThousandSms(BaseClient):
             return [await self._push(message, args, timeout)]
         except SmsError as error:
             return [failed(message, error.with_traceback(None))]
+
+    async def _status_batch(self, ids: list[str], timeout: TimeoutArg) -> list[StatusReport]:
+        (message_id,) = ids
+        try:
+            return [await self.status(message_id, timeout=timeout)]
+        except MessageNotFoundError as missing:
+            return [
+                StatusReport(message_id, DeliveryState.REJECTED, error=missing.with_traceback(None))
+            ]
 
     def _wire_message(self, message: Message) -> dict[str, str]:
         """The message as ``push_msg`` arguments, after the gateway's own rules."""
