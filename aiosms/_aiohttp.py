@@ -25,9 +25,8 @@ from aiosms._transport import (
     TransportFailure,
     WireRequest,
     WireResponse,
-    _path,
-    logger,
-    parse_retry_after,
+    logged_failure,
+    logged_response,
 )
 
 if TYPE_CHECKING:
@@ -144,16 +143,8 @@ class AiohttpTransport:
                 timeout=isinstance(exc, (TimeoutError, aiohttp.ServerTimeoutError)),
             )
         if failure is not None:
-            logger.debug("%s %s failed: %s", request.method, _path(request.url), failure.kind)
-            raise failure
-        logger.debug(
-            "%s %s -> %d in %.1f ms",
-            request.method,
-            _path(request.url),
-            status,
-            (time.perf_counter() - started) * 1000,
-        )
-        return WireResponse(status, body, parse_retry_after(retry_after))
+            raise logged_failure(request, failure)
+        return logged_response(request, started, status, body, retry_after)
 
     async def aclose(self) -> None:
         if self._closed:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import attrs
 import httpx
@@ -178,19 +179,13 @@ class HttpxTransport:
                 timeout=isinstance(exc, httpx.TimeoutException),
             )
         if failure is not None:
-            logger.debug("%s %s failed: %s", request.method, _path(request.url), failure.kind)
-            raise failure
-        logger.debug(
-            "%s %s -> %d in %.1f ms",
-            request.method,
-            _path(request.url),
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-        )
-        return WireResponse(
+            raise logged_failure(request, failure)
+        return logged_response(
+            request,
+            started,
             response.status_code,
             response.content,
-            parse_retry_after(response.headers.get("retry-after")),
+            response.headers.get("retry-after"),
         )
 
     async def aclose(self) -> None:
@@ -200,4 +195,21 @@ class HttpxTransport:
 
 def _path(url: str) -> str:
     # Only the path goes to the log: a query string may hold credentials.
-    return httpx.URL(url).path
+    return urlsplit(url).path
+
+
+def logged_failure(request: WireRequest, failure: TransportFailure) -> TransportFailure:
+    """Log a failed request (method and path only) and return the failure to raise."""
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("%s %s failed: %s", request.method, _path(request.url), failure.kind)
+    return failure
+
+
+def logged_response(
+    request: WireRequest, started: float, status: int, body: bytes, retry_after: str | None
+) -> WireResponse:
+    """Log a finished request (method, path, status, time) and build its response."""
+    if logger.isEnabledFor(logging.DEBUG):
+        elapsed = (time.perf_counter() - started) * 1000
+        logger.debug("%s %s -> %d in %.1f ms", request.method, _path(request.url), status, elapsed)
+    return WireResponse(status, body, parse_retry_after(retry_after))
