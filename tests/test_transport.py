@@ -390,8 +390,9 @@ async def test_a_send_that_waits_too_long_for_a_pooled_connection_is_not_sent(
     fake_mysms: FakeMySms,
 ) -> None:
     fake_mysms.faults.add(Fault.stall(3), endpoint="send")
-    async with fake_mysms.serve() as base_url:
-        async with aiosms.MySms(
+    async with (
+        fake_mysms.serve() as base_url,
+        aiosms.MySms(
             username=fake_mysms.username,
             password=fake_mysms.password,
             sender="MyShop",
@@ -399,21 +400,22 @@ async def test_a_send_that_waits_too_long_for_a_pooled_connection_is_not_sent(
             limits=httpx.Limits(max_connections=1),
             timeout=httpx.Timeout(5.0, pool=0.2),
             retry=FAST,
-        ) as sms:
-            outcomes: list[BaseException] = []
+        ) as sms,
+    ):
+        outcomes: list[BaseException] = []
 
-            async def send(text: str) -> None:
-                try:
-                    await sms.send(msg(text))
-                except aiosms.SmsError as error:
-                    outcomes.append(error)
+        async def send(text: str) -> None:
+            try:
+                await sms.send(msg(text))
+            except aiosms.SmsError as error:
+                outcomes.append(error)
 
-            with anyio.fail_after(10):
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(send, "holds the only connection")
-                    await anyio.sleep(0.1)
-                    await send("waits for the pool")
-                    tg.cancel_scope.cancel()
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(send, "holds the only connection")
+                await anyio.sleep(0.1)
+                await send("waits for the pool")
+                tg.cancel_scope.cancel()
     (pool_error,) = outcomes
     assert isinstance(pool_error, aiosms.TransportError)
     assert pool_error.kind == "PoolTimeout"
