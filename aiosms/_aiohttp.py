@@ -92,18 +92,27 @@ class AiohttpTransport:
         self._limits = limits
         self._closed = False
 
-    def _open_session(self) -> aiohttp.ClientSession:
+    @staticmethod
+    def _on_asyncio() -> bool:
         import asyncio
-
-        import aiohttp
 
         # This module is asyncio's by nature: aiohttp runs nowhere else (not on trio).
         try:
             asyncio.get_running_loop()
         except RuntimeError:
+            return False
+        return True
+
+    def check_runtime(self) -> None:
+        """Raise ``RuntimeError`` unless running on asyncio (clients call it on entry)."""
+        if not self._on_asyncio():
             raise RuntimeError(
                 "the aiohttp transport runs on asyncio only; use the default transport"
-            ) from None
+            )
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         connector = aiohttp.TCPConnector(
             limit=self._limits.max_connections or 0,
             keepalive_timeout=self._limits.keepalive_expiry or 15.0,
@@ -118,6 +127,11 @@ class AiohttpTransport:
         import aiohttp
 
         if self._session is None:
+            if not self._on_asyncio():
+                # Nothing can leave from here: certainly not sent, and no use retrying.
+                raise TransportFailure(
+                    "aiohttp transport outside asyncio", provably_unsent=True, retryable=False
+                )
             self._session = self._open_session()
         options: dict[str, Any] = {"allow_redirects": False}
         if timeout is not None:
@@ -137,11 +151,7 @@ class AiohttpTransport:
                 status = response.status
                 retry_after = response.headers.get("retry-after")
         except (aiohttp.ClientError, TimeoutError) as exc:
-            failure = TransportFailure(
-                type(exc).__name__,
-                provably_unsent=_provably_unsent(exc),
-                timeout=isinstance(exc, (TimeoutError, aiohttp.ServerTimeoutError)),
-            )
+            failure = TransportFailure(type(exc).__name__, provably_unsent=_provably_unsent(exc))
         if failure is not None:
             raise logged_failure(request, failure)
         return logged_response(request, started, status, body, retry_after)

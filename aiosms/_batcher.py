@@ -11,10 +11,12 @@ one delivery pass per packet). The Batcher never resends an unknown outcome.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,11 +27,14 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from aiosms._errors import (
     ClosedError,
     DeliveryUnknownError,
+    ProtocolError,
+    ProviderError,
     SmsError,
+    TransportError,
     ValidationError,
 )
 from aiosms._models import DeliveryState, Message, Receipt, StatusReport, mask_phone
-from aiosms._providers._common import ACCOUNT_LEVEL, failed, not_sent
+from aiosms._providers._common import ACCOUNT_LEVEL, failed, not_sent, require_id
 
 if TYPE_CHECKING:
     from aiosms._client import TimeoutArg
@@ -47,6 +52,9 @@ class BatchingClient(Protocol):
     """What a Batcher needs from a gateway client (both MySms and ThousandSms have it)."""
 
     max_concurrency: int
+
+    def _check_runtime(self) -> None:
+        """Raise ``RuntimeError`` if the client cannot run on this event loop."""
 
     @property
     def _batch_limit(self) -> int | None:
@@ -120,7 +128,7 @@ class _Collector:
 class _Item:
     """One message on its way: where its receipt goes once it has one."""
 
-    __slots__ = ("batch", "collector", "message", "receipt", "wire", "withdrawn")
+    __slots__ = ("batch", "collector", "message", "receipt", "wire")
 
     def __init__(self, message: Message, wire: Any, collector: _Collector | None) -> None:
         self.message = message
@@ -128,7 +136,6 @@ class _Item:
         self.collector = collector
         self.batch: _Batch | None = None
         self.receipt: Receipt | None = None
-        self.withdrawn = False
 
 
 class _Batch:
@@ -198,7 +205,7 @@ class Batcher:
         max_concurrency: int | None = None,
         max_pending: int = DEFAULT_MAX_PENDING,
         rate: float | None = None,
-        on_receipt: Callable[[Receipt], object] | None = None,
+        on_receipt: Callable[[Receipt], None] | None = None,
     ) -> None:
         for name, value in (("max_batch_size", max_batch_size), ("max_pending", max_pending)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -213,6 +220,13 @@ class Batcher:
             raise ValidationError("linger", "must be a non-negative number of seconds")
         if rate is not None and (not isinstance(rate, (int, float)) or rate <= 0):
             raise ValidationError("rate", "must be a positive number of messages per second")
+        if on_receipt is not None and (
+            inspect.iscoroutinefunction(on_receipt)
+            or inspect.iscoroutinefunction(getattr(on_receipt, "__call__", None))  # noqa: B004
+        ):
+            raise ValidationError(
+                "on_receipt", "must be a plain function: it is called at once, never awaited"
+            )
         self.client = client
         limit = client._batch_limit
         self.max_batch_size = max_batch_size if limit is None else min(max_batch_size, limit)
@@ -229,6 +243,8 @@ class Batcher:
         self._tg: TaskGroup | None = None
         self._sealed_send: MemoryObjectSendStream[_Batch] | None = None
         self._sealed_receive: MemoryObjectReceiveStream[_Batch] | None = None
+        # Kept to fail, at exit, packets no worker took (a cancelled Batcher).
+        self._leftovers: MemoryObjectReceiveStream[_Batch] | None = None
         self._feeders: set[anyio.CancelScope] = set()
         #: Set when the context is left, so linger timers stop holding up the exit.
         self._closing = anyio.Event()
@@ -238,6 +254,7 @@ class Batcher:
     async def __aenter__(self) -> Batcher:
         if self._state != "unopened":
             raise RuntimeError("a Batcher can be entered only once")
+        self.client._check_runtime()
         self._state = "open"
         if self.rate is not None:
             self._bucket = _TokenBucket(self.rate, max(float(self.max_batch_size), 1.0))
@@ -248,7 +265,6 @@ class Batcher:
         await self._tg.__aenter__()
         for _ in range(self.max_concurrency):
             self._tg.start_soon(self._worker, self._sealed_receive.clone())
-        # Kept to fail, at exit, packets no worker took (a cancelled Batcher).
         self._leftovers = self._sealed_receive
         return self
 
@@ -281,13 +297,15 @@ class Batcher:
             self._state = "closed"
             closed = ClosedError("the Batcher closed before this message was sent")
             self._fail_unsent(closed)
+            leftovers = self._leftovers
+            assert leftovers is not None
             while True:
                 try:
-                    batch = self._leftovers.receive_nowait()
+                    batch = leftovers.receive_nowait()
                 except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                     break
                 self._deliver(batch, [failed(i.message, closed.clone()) for i in batch.items])
-            self._leftovers.close()
+            leftovers.close()
 
     async def flush(self) -> None:
         """Send the open packet now, without waiting for it to fill or linger."""
@@ -318,7 +336,6 @@ class Batcher:
             if not batch.sealed:
                 # Not in a packet yet: withdraw it.
                 batch.items.remove(item)
-                item.withdrawn = True
                 self._pending.give()
             elif item.receipt is not None:
                 # Its receipt came in the same instant the waiting was cancelled.
@@ -335,7 +352,7 @@ class Batcher:
 
     async def send_all(
         self, messages: Iterable[Message] | AsyncIterable[Message]
-    ) -> AsyncIterator[Receipt]:
+    ) -> AsyncGenerator[Receipt, None]:
         """Send every message; yield one receipt per message as each completes.
 
         Takes any iterable or async iterable, of any length: at most ``max_pending``
@@ -383,8 +400,9 @@ class Batcher:
         try:
             with scope:
                 if isinstance(messages, AsyncIterable):
-                    async for message in messages:
-                        await self._submit(message, collector)
+                    async with _closing(messages) as source:
+                        async for message in source:
+                            await self._submit(message, collector)
                 else:
                     for count, message in enumerate(messages, 1):
                         await self._submit(message, collector)
@@ -411,7 +429,9 @@ class Batcher:
         try:
             wire = self.client._prepare(message)
         except ValidationError as invalid:
-            self._deliver_one(_Item(message, None, collector), failed(message, invalid))
+            # No traceback kept: millions of bad rows must not keep their frames alive.
+            receipt = failed(message, invalid.with_traceback(None))
+            self._deliver_one(_Item(message, None, collector), receipt)
             return
         if self._stopped is not None:
             self._deliver_one(
@@ -424,6 +444,12 @@ class Batcher:
             # Cancelled while waiting for room: the consumer must not wait for it.
             collector.window.give()
             raise
+        if self._state != "open":
+            # Woken in the same instant the Batcher began to close: too late to send.
+            self._pending.give()
+            closed = ClosedError("the Batcher is closing: nothing was sent")
+            self._deliver_one(_Item(message, None, collector), failed(message, closed))
+            raise closed
         self._add(_Item(message, wire, collector))
 
     # -- packets -----------------------------------------------------------------------
@@ -450,7 +476,12 @@ class Batcher:
         batch.sealed = True
         self._open = _Batch()
         assert self._sealed_send is not None
-        self._sealed_send.send_nowait(batch)
+        try:
+            self._sealed_send.send_nowait(batch)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            # No worker will take it any more: it was never sent.
+            closed = ClosedError("the Batcher closed before this message was sent")
+            self._deliver(batch, [failed(i.message, closed.clone()) for i in batch.items])
 
     async def _worker(self, sealed: MemoryObjectReceiveStream[_Batch]) -> None:
         async with sealed:
@@ -597,7 +628,7 @@ class Batcher:
         interval: float = 5.0,
         max_interval: float = 60.0,
         deadline: float | None = 3600.0,
-    ) -> AsyncIterator[StatusReport]:
+    ) -> AsyncGenerator[StatusReport, None]:
         """Poll the states of sent messages; yield each report when its state changes.
 
         Polls in batches (``status_many``), starting every ``interval`` seconds and
@@ -619,7 +650,7 @@ class Batcher:
                     continue
                 known[entry.message_id] = entry.state
             else:
-                known[entry] = None
+                known[require_id(entry)] = None
         waiting = [i for i, state in known.items() if state is None or not state.is_final]
         delay = interval
         end = anyio.current_time() + (math.inf if deadline is None else deadline)
@@ -630,9 +661,14 @@ class Batcher:
             with anyio.move_on_after(end - anyio.current_time()):
                 try:
                     reports = await self.client.status_many(waiting)
-                except ACCOUNT_LEVEL:
-                    raise
                 except SmsError as error:
+                    # Only a passing fault is worth another look; anything else
+                    # (bad credentials, a bad id) would fail the same way until the deadline.
+                    passing = isinstance(error, (TransportError, ProtocolError)) or (
+                        isinstance(error, ProviderError) and error.transient
+                    )
+                    if not passing:
+                        raise
                     logger.warning("tracking: status failed (%s); trying again", error)
             for report in reports:
                 if report.state != known.get(report.message_id):
@@ -652,3 +688,18 @@ def _final(state: DeliveryState | None) -> bool:
 
 #: The collector of an item whose ``send()`` caller left after its packet was sealed.
 _ORPHAN = _Collector(1)
+
+
+@asynccontextmanager
+async def _closing(
+    source: AsyncIterable[Message],
+) -> AsyncGenerator[AsyncIterable[Message], None]:
+    """Close an async generator source when feeding stops, here and now, so its own
+    ``finally`` (a cursor, a file) runs in this task, not later from the GC."""
+    try:
+        yield source
+    finally:
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None:
+            with anyio.CancelScope(shield=True):
+                await aclose()

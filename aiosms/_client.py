@@ -152,6 +152,7 @@ class BaseClient:
             raise RuntimeError(f"{type(self).__name__} is already open: enter it only once")
         if self._state is _State.CLOSED:
             raise ClosedError(f"{type(self).__name__} is closed: create a new client")
+        self._check_runtime()
         self._state = _State.OPENED
         return self
 
@@ -174,7 +175,14 @@ class BaseClient:
 
     @property
     def closed(self) -> bool:
+        """True once ``aclose()`` has run (or the ``async with`` block has ended)."""
         return self._state is _State.CLOSED
+
+    def _check_runtime(self) -> None:
+        # A transport that cannot run on this event loop says so on entry, not later.
+        check = getattr(self._transport, "check_runtime", None)
+        if check is not None:
+            check()
 
     def _check_open(self) -> None:
         if self._state is _State.CLOSED:
@@ -208,7 +216,7 @@ class BaseClient:
                     kind=failure.kind,
                     may_have_been_sent=False,
                 )
-                transient = True
+                transient = failure.retryable
             else:
                 if 200 <= response.status_code < 300:
                     try:
@@ -266,7 +274,7 @@ class BaseClient:
                     messages=messages,
                     kind=caught.kind,
                 )
-            if attempt >= self.retry.send_retries:
+            if attempt >= self.retry.send_retries or not caught.retryable:
                 raise TransportError(
                     f"{self.provider} {what}: {caught.kind}; nothing was sent",
                     kind=caught.kind,

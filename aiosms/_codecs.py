@@ -32,7 +32,7 @@ def dumps_json(payload: dict[str, Any]) -> bytes:
 
 def loads_json(body: bytes) -> dict[str, Any]:
     try:
-        value = _json_decoder.decode(body.decode())
+        value = _json_decoder.decode(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise WireFormatError("the reply is not valid JSON") from None
     if not isinstance(value, dict):

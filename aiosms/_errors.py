@@ -73,6 +73,11 @@ class SmsError(Exception):
         if may_have_been_sent is not None:
             self.may_have_been_sent = may_have_been_sent
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only constructors defeat Exception's default pickling; rebuild from
+        # the attributes instead, so errors cross process boundaries (worker pools).
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
     def clone(self: _E) -> _E:
         """A copy with no traceback, so each message of a batch owns its own error."""
         twin = type(self).__new__(type(self))
@@ -221,3 +226,10 @@ class RequestError(ProviderError):
 
 class GatewayError(ProviderError):
     """The gateway answered that it did not do it (my-sms -14, -50..-52; 1000sms 99, 501, 699)."""
+
+
+def _rebuild(cls: type[SmsError], args: tuple[object, ...], state: dict[str, object]) -> SmsError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error

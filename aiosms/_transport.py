@@ -66,11 +66,12 @@ class TransportFailure(Exception):
     gateway (no connection was ever made for it). ``kind`` names the original failure.
     """
 
-    def __init__(self, kind: str, *, provably_unsent: bool, timeout: bool = False) -> None:
+    def __init__(self, kind: str, *, provably_unsent: bool, retryable: bool = True) -> None:
         super().__init__(kind)
         self.kind = kind
         self.provably_unsent = provably_unsent
-        self.timeout = timeout
+        #: False when trying again cannot help (a transport that cannot run here).
+        self.retryable = retryable
 
 
 class Transport(Protocol):
@@ -95,9 +96,10 @@ def provably_unsent(exc: BaseException) -> bool:
     """
     if not isinstance(exc, _UNSENT_HTTPX):
         return False
-    cause = exc.__cause__
+    # A transport that maps an exception without "from" still leaves it as the context.
+    cause = exc.__cause__ or exc.__context__
     if cause is None:
-        # Raised as such by the transport itself (a mock, or httpx's own pool).
+        # Raised as such, with nothing behind it, by the transport itself.
         return True
     module = type(cause).__module__
     if module.startswith("httpcore"):
@@ -172,12 +174,10 @@ class HttpxTransport:
                 follow_redirects=False,
                 timeout=timeout or self._timeout or httpx.USE_CLIENT_DEFAULT,
             )
-        except httpx.TransportError as exc:
-            failure = TransportFailure(
-                type(exc).__name__,
-                provably_unsent=provably_unsent(exc),
-                timeout=isinstance(exc, httpx.TimeoutException),
-            )
+        except (httpx.RequestError, httpx.InvalidURL, httpx.StreamError) as exc:
+            # Any failure httpx may raise (a broken gzip body included): its text and
+            # its request may hold a GET URL, so only its name goes on.
+            failure = TransportFailure(type(exc).__name__, provably_unsent=provably_unsent(exc))
         if failure is not None:
             raise logged_failure(request, failure)
         return logged_response(

@@ -7,7 +7,7 @@ into parts without cutting a character in two, and checks the parts decode back.
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import aiosms
@@ -299,3 +299,13 @@ def test_ucs2_chars_are_exactly_the_characters_gsm_7_cannot_carry(text: str) -> 
     result = aiosms.segments(text)
     assert result.ucs2_chars == tuple(forcing)
     assert (result.encoding == "UCS-2") == bool(forcing)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(st.sampled_from("aZ09 €{[~ЖЯ😀\n") | st.characters(codec="utf-8"), max_size=400)
+)
+def test_the_fast_part_count_agrees_with_the_full_count(text: str) -> None:
+    from aiosms._segments import count_parts
+
+    assert count_parts(text) == aiosms.segments(text).parts

@@ -297,11 +297,33 @@ async def test_an_empty_last_update_means_the_message_is_in_transit(value: Any) 
     assert got.last_update is None
 
 
-@pytest.mark.parametrize("value", ["yesterday", "2024-13-45 99:00:00", True, {"d": 1}])
-async def test_an_unparseable_date_in_a_report_is_a_protocol_error(value: Any) -> None:
+@pytest.mark.parametrize("value", ["yesterday", "2024-13-45 99:00:00"])
+async def test_a_date_in_an_unknown_format_is_left_out_and_the_state_kept(value: Any) -> None:
+    async with client_for(json_reply(report(start_time=value, state="1"))) as sms:
+        got = await sms.status("1")
+    assert got.start_time is None
+    assert got.state is aiosms.DeliveryState.DELIVERED
+
+
+@pytest.mark.parametrize("value", [True, {"d": 1}, [1]])
+async def test_a_date_that_is_no_text_or_number_is_a_protocol_error(value: Any) -> None:
     async with client_for(json_reply(report(start_time=value))) as sms:
         with pytest.raises(aiosms.ProtocolError):
             await sms.status("1")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("01.03.2024 12:30", "2024-03-01T12:30:00+03:00"),
+        ("2024-03-01T09:30:00Z", "2024-03-01T12:30:00+03:00"),
+    ],
+)
+async def test_short_and_utc_dates_are_read_in_moscow_time(value: str, expected: str) -> None:
+    async with client_for(json_reply(report(start_time=value))) as sms:
+        got = await sms.status("1")
+    assert got.start_time is not None
+    assert got.start_time.isoformat() == expected
 
 
 # -- replies: profile and balance -----------------------------------------------------------

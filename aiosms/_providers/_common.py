@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from aiosms._errors import (
     AccountError,
     AuthenticationError,
@@ -12,17 +10,10 @@ from aiosms._errors import (
     ValidationError,
 )
 from aiosms._models import DeliveryState, Message, Receipt
-from aiosms._segments import segments
 
 #: Failures that doom every later message of the same account: after one, a
 #: batch of sends stops instead of firing requests that cannot succeed.
 ACCOUNT_LEVEL = (AuthenticationError, AccountError, InsufficientFundsError)
-
-
-@lru_cache(maxsize=4096)
-def count_parts(text: str) -> int:
-    # Campaigns repeat texts: count each distinct one once.
-    return segments(text).parts
 
 
 def failed(message: Message, error: SmsError) -> Receipt:

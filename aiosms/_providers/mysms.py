@@ -41,12 +41,12 @@ from aiosms._errors import (
 )
 from aiosms._models import Balance, DeliveryState, Message, Receipt, StatusReport
 from aiosms._providers._common import (
-    count_parts,
     failed,
     require_id,
     require_message,
 )
 from aiosms._retry import RetryPolicy
+from aiosms._segments import count_parts
 from aiosms._transport import Transport, WireRequest
 from aiosms._wire import STRUCTURE_ERRORS, converter
 
@@ -122,7 +122,8 @@ class MySms(BaseClient):
 
     Options: ``format`` ("json" or "xml"), ``method`` ("POST", the default, or "GET",
     which puts the password in the URL), ``packet_size`` (messages per POST packet
-    in ``send_many``/``status_many``), ``max_concurrency`` (requests in flight),
+    in ``send_many``/``status_many``), ``price`` (your price of one SMS part, for
+    ``Receipt.cost``: my-sms publishes none), ``max_concurrency`` (requests in flight),
     ``timeout``, ``limits``, ``retry``, and at most one of ``http_client`` (yours,
     never closed by aiosms), ``http_transport`` (an httpx transport for aiosms's own
     client, such as a fake gateway's) or ``transport`` (``"aiohttp"`` for the optional
@@ -145,6 +146,7 @@ class MySms(BaseClient):
         retry: RetryPolicy | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         packet_size: int = DEFAULT_PACKET_SIZE,
+        price: Decimal | int | str | None = None,
         http_client: httpx.AsyncClient | None = None,
         http_transport: httpx.AsyncBaseTransport | None = None,
         transport: Transport | Literal["aiohttp"] | None = None,
@@ -171,6 +173,9 @@ class MySms(BaseClient):
         )
         self.username = username
         self.packet_size = packet_size
+        #: Your price of one SMS part: my-sms publishes none, so receipts have a
+        #: ``cost`` (price × parts) only when you give it.
+        self.price = _price(price)
         content_type = "application/json" if self.format == "json" else "application/xml"
         self._headers = {"content-type": f"{content_type}; charset=utf-8"}
 
@@ -200,11 +205,12 @@ class MySms(BaseClient):
     async def status(self, message_id: str, *, timeout: TimeoutArg = None) -> StatusReport:
         """The state of one message.
 
-        Raises ``MessageNotFoundError`` for an id the gateway does not know.
+        Raises ``MessageNotFoundError`` for an id the gateway does not know, and
+        ``ProtocolError`` when the reply says nothing about it.
         """
         self._check_open()
         (report,) = await self._status_batch([require_id(message_id)], timeout)
-        if isinstance(report.error, MessageNotFoundError):
+        if isinstance(report.error, (MessageNotFoundError, ProtocolError)):
             raise report.error
         return report
 
@@ -242,8 +248,8 @@ class MySms(BaseClient):
         self, messages: list[Message], wires: list[dict[str, str]], timeout: TimeoutArg = None
     ) -> list[Receipt]:
         """Send one packet; return one receipt per message and never raise for their failures."""
-        self._check_open()
         try:
+            self._check_open()
             response = await self._send(
                 self._send_request(wires), messages=messages, what="send", timeout=timeout
             )
@@ -316,13 +322,16 @@ class MySms(BaseClient):
 
     def _decode(self, body: bytes) -> dict[str, Any]:
         if self.format == "json":
-            return loads_json(body)
-        content = loads_xml(body, lists=("message",))
-        data = content.get("data")
-        # <data><message>…</message>…</data> reads as the JSON list does.
-        if isinstance(data, dict):
-            content["data"] = data.get("message") or []
-        elif data is None:
+            content = loads_json(body)
+        else:
+            content = loads_xml(body, lists=("message",))
+            data = content.get("data")
+            # <data><message>…</message>…</data> reads as the JSON list does.
+            if isinstance(data, dict):
+                content["data"] = data.get("message") or []
+        # A refusal may come with "data": null (or none at all): that is no entries,
+        # not an unreadable reply.
+        if content.get("data") is None:
             content["data"] = []
         return content
 
@@ -357,8 +366,8 @@ class MySms(BaseClient):
                 kind="wrong reply length",
             )
         return [
-            _receipt(m, e, m.sender or self.sender)
-            for m, e in zip(messages, reply.data, strict=False)
+            _receipt(m, e, m.sender or self.sender, self.price)
+            for m, e in zip(messages, reply.data, strict=True)
         ]
 
     def _parse_status(self, body: bytes, ids: list[str]) -> list[StatusReport]:
@@ -369,16 +378,13 @@ class MySms(BaseClient):
         if reply.state != 0:
             raise provider_error(reply.state)
         by_id = {e.id: e for e in reply.data if e.id}
-        unmatched = [e for e in reply.data if e.id not in ids]
-        reports: list[StatusReport] = []
-        for message_id in ids:
-            entry = by_id.get(message_id)
-            if entry is None and unmatched and len(unmatched) == sum(i not in by_id for i in ids):
-                # An entry without a usable id (the gateway may blank it for an unknown
-                # id) is matched by position among the unmatched, only when counts agree.
-                entry = unmatched.pop(0)
-            reports.append(_report(message_id, entry))
-        return reports
+        # An entry with a blank id (the gateway may blank an id it does not know) is
+        # matched by position to the ids not found by id, and only when the counts
+        # agree; an entry naming an id that was not asked about is never used.
+        blank = [e for e in reply.data if not e.id]
+        missing = [i for i in ids if i not in by_id]
+        by_position = dict(zip(missing, blank, strict=True)) if len(blank) == len(missing) else {}
+        return [_report(i, by_id.get(i) or by_position.get(i)) for i in ids]
 
     def _parse_balance(self, body: bytes) -> Balance:
         try:
@@ -393,7 +399,7 @@ class MySms(BaseClient):
         return Balance(reply.balance, None)
 
 
-def _receipt(message: Message, entry: _Entry, sender: str | None) -> Receipt:
+def _receipt(message: Message, entry: _Entry, sender: str | None, price: Decimal | None) -> Receipt:
     known = CODES.get(entry.state)
     state: DeliveryState
     error: SmsError | None = None
@@ -408,15 +414,29 @@ def _receipt(message: Message, entry: _Entry, sender: str | None) -> Receipt:
             messages=(message,),
             kind=f"status {entry.state}",
         )
+    parts = count_parts(message.text)
     return Receipt(
         message,
         entry.id or None,
         state,
         error,
-        parts=count_parts(message.text),
+        parts=parts,
+        cost=price * parts if price is not None and error is None else None,
         code=entry.state,
         sender=sender,
     )
+
+
+def _price(value: Decimal | int | str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        price = Decimal(value) if not isinstance(value, bool) else None
+    except (ArithmeticError, ValueError, TypeError):
+        price = None
+    if price is None or not price.is_finite() or price < 0:
+        raise ValidationError("price", "must be a non-negative amount, e.g. Decimal('2.50')")
+    return price
 
 
 def _report(message_id: str, entry: _Entry | None) -> StatusReport:

@@ -9,6 +9,7 @@ concurrently. Every documented ``err_code`` is in ``CODES``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -27,6 +28,7 @@ from aiosms._client import (
     Format,
     HttpMethod,
     TimeoutArg,
+    _Secret,
 )
 from aiosms._codecs import WireFormatError, loads_json, loads_xml
 from aiosms._errors import (
@@ -48,16 +50,18 @@ from aiosms._errors import (
 )
 from aiosms._models import Balance, DeliveryState, Message, Profile, Receipt, StatusReport
 from aiosms._providers._common import (
-    count_parts,
     failed,
     require_id,
     require_message,
 )
 from aiosms._retry import RetryPolicy
+from aiosms._segments import count_parts
 from aiosms._transport import Transport, WireRequest
 from aiosms._wire import STRUCTURE_ERRORS, converter
 
 __all__ = ["CODES", "DEFAULT_BASE_URL", "STATES", "ThousandSms", "parse_gateway_date"]
+
+logger = logging.getLogger("aiosms.1000sms")
 
 PROVIDER = "1000sms"
 DEFAULT_BASE_URL = "http://api.1000sms.ru/"
@@ -306,7 +310,7 @@ def _structure_data(data: Any, cls: type[_T]) -> _T:
     return converter.structure(cleaned, cls)
 
 
-_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%d.%m.%Y %H:%M:%S")
+_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%d.%m.%Y %H:%M:%S", "%Y-%m-%d %H:%M", "%d.%m.%Y %H:%M")
 # MySQL's "no date" and a zero timestamp are how a PHP backend says "not yet".
 _NO_DATE = frozenset({"0", "0000-00-00 00:00:00", "0000-00-00"})
 
@@ -340,10 +344,29 @@ def parse_gateway_date(value: object) -> datetime | None:
             return datetime.strptime(text, fmt).replace(tzinfo=v.MOSCOW)
         except ValueError:
             pass
+    if text.endswith("Z"):
+        # Python 3.10's fromisoformat does not read "Z".
+        text = text[:-1] + "+00:00"
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=v.MOSCOW)
     return parsed.astimezone(v.MOSCOW)
+
+
+def _report_date(value: object) -> datetime | None:
+    """A report's date, or None for a text in no format known here.
+
+    The document names no date format: a report's state must not be lost to a date
+    written in an unexpected way. A value that is no date at all (a list, a flag)
+    still makes the reply unreadable.
+    """
+    try:
+        return parse_gateway_date(value)
+    except ValueError:
+        if isinstance(value, str):
+            logger.debug("1000sms: a date in an unknown format was left out")
+            return None
+        raise
 
 
 def _from_timestamp(seconds: int) -> datetime | None:
@@ -411,7 +434,7 @@ class ThousandSms(BaseClient):
             http_transport=http_transport,
             transport=transport,
         )
-        self._form_prefixes: dict[str, str] = {}
+        self._form_prefixes: dict[str, _Secret] = {}
         self.email = email
 
     def __repr__(self) -> str:
@@ -478,10 +501,12 @@ class ThousandSms(BaseClient):
         if self.method == "GET":
             return WireRequest("GET", self.base_url, params=fields)
         # The constant fields are encoded once per call name, not once per message.
-        constant = self._form_prefixes.get(call)
-        if constant is None:
-            constant = urlencode({k: fields[k] for k in ("method", "email", "password", "format")})
-            self._form_prefixes[call] = constant
+        # They hold the password: kept behind _Secret, like the password itself.
+        prefix = self._form_prefixes.get(call)
+        if prefix is None:
+            names = ("method", "email", "password", "format")
+            prefix = self._form_prefixes[call] = _Secret(urlencode({k: fields[k] for k in names}))
+        constant = prefix.value
         body = f"{constant}&{urlencode(args)}" if args else constant
         return WireRequest(
             "POST", self.base_url, content=body.encode("ascii"), headers=_FORM_HEADERS
@@ -500,9 +525,9 @@ class ThousandSms(BaseClient):
     async def _send_batch(
         self, messages: list[Message], wires: list[dict[str, str]], timeout: TimeoutArg = None
     ) -> list[Receipt]:
-        self._check_open()
         (message,), (args,) = messages, wires
         try:
+            self._check_open()
             return [await self._push(message, args, timeout)]
         except SmsError as error:
             return [failed(message, error.with_traceback(None))]
@@ -588,8 +613,8 @@ class ThousandSms(BaseClient):
         raw = self._read_reply(body, GET_MSG_REPORT, "status")
         try:
             data = _structure_data(raw, _ReportData)
-            start_time = parse_gateway_date(data.start_time)
-            last_update = parse_gateway_date(data.last_update)
+            start_time = _report_date(data.start_time)
+            last_update = _report_date(data.last_update)
         except STRUCTURE_ERRORS:
             raise ProtocolError(f"{PROVIDER} status: the reply's data could not be read") from None
         known = STATES.get(data.state)
