@@ -124,6 +124,7 @@ class AiohttpTransport:
     async def request(
         self, request: WireRequest, *, timeout: httpx.Timeout | None = None
     ) -> WireResponse:
+        """Send one request; return its status and body, or raise ``TransportFailure``."""
         import aiohttp
 
         if self._session is None:
@@ -157,6 +158,7 @@ class AiohttpTransport:
         return logged_response(request, started, status, body, retry_after)
 
     async def aclose(self) -> None:
+        """Close the session aiosms opened (never one you passed in). Safe to call twice."""
         if self._closed:
             return
         self._closed = True

@@ -361,7 +361,9 @@ class BaseClient:
                     stop.append(receipt.error)
 
         await fan_out(len(packets), send_packet, self.max_concurrency)
-        return [r for r in receipts if r is not None]
+        done = [r for r in receipts if r is not None]
+        assert len(done) == len(batch), "every message has exactly one receipt"
+        return done
 
     async def status_many(
         self, message_ids: Iterable[str], *, timeout: TimeoutArg = None
