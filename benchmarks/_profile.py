@@ -1,0 +1,170 @@
+"""Profile aiosms's hot paths against the benchmark server.
+
+    python -m benchmarks._profile mysms-json-1000      # Batcher.send_all, my-sms JSON packets
+    python -m benchmarks._profile fanout-httpx-50      # 1000sms fan-out, 50 in flight, httpx
+    python -m benchmarks._profile fanout-aiohttp-50    # the same on the aiohttp transport
+    python -m benchmarks._profile NAME --api send_many # the same through send_many
+    python -m benchmarks._profile fanout-httpx-50 --concurrency 10   # other fan-out widths
+
+cProfile by default (top functions by cumulative and by own time, and aiosms's own
+functions apart). cProfile slows pure-Python code unevenly, so for proportions run
+the same workload under a sampler and summarise its collapsed stacks:
+
+    py-spy record -f raw -o /tmp/out.txt -- python -m benchmarks._profile NAME --no-cprofile
+    python -m benchmarks._profile --summarize /tmp/out.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+import anyio
+
+from benchmarks._common import SendFn, message_pool
+from benchmarks._scenarios import aiosms_batcher, aiosms_send_many, mysms, thousandsms
+from benchmarks._server import ServerProcess, pin_to_cpu
+
+WORKLOADS: dict[str, tuple[int, str]] = {
+    "mysms-json-1000": (300_000, "msgs"),
+    "mysms-xml-1000": (100_000, "msgs"),
+    "fanout-httpx-50": (5_000, "requests"),
+    "fanout-aiohttp-50": (15_000, "requests"),
+}
+
+
+def opener(
+    name: str, url: str, api: str, concurrency: int
+) -> Callable[[], AbstractAsyncContextManager[SendFn]]:
+    pool = message_pool()
+    if name.startswith("mysms-"):
+        fmt = "xml" if "xml" in name else "json"
+        if api == "send_many":
+            return lambda: aiosms_send_many(
+                mysms(url, fmt, 10, None, packet_size=1000),  # type: ignore[arg-type]
+                pool,
+            )
+        return lambda: aiosms_batcher(
+            mysms(url, fmt, 10, None),  # type: ignore[arg-type]
+            pool,
+            max_batch_size=1000,
+        )
+    transport = "aiohttp" if "aiohttp" in name else None
+    client = thousandsms(url, concurrency, transport)  # type: ignore[arg-type]
+    if api == "send_many":
+        return lambda: aiosms_send_many(client, pool)
+    return lambda: aiosms_batcher(client, pool, max_concurrency=concurrency)
+
+
+async def workload(
+    name: str, url: str, count: int, api: str, concurrency: int, profile: cProfile.Profile | None
+) -> None:
+    async with opener(name, url, api, concurrency)() as send:
+        await send(0, min(count // 10, 10_000))
+        if profile is not None:
+            profile.enable()
+        started = time.perf_counter()
+        ok = await send(0, count)
+        seconds = time.perf_counter() - started
+        if profile is not None:
+            profile.disable()
+    unit = WORKLOADS[name][1]
+    print(f"{name}: {ok:,} of {count:,} {unit} ok, {ok / seconds:,.0f} {unit}/s", flush=True)
+
+
+def report(profile: cProfile.Profile, top: int) -> None:
+    stats = pstats.Stats(profile, stream=sys.stdout)
+    # Before strip_dirs, while the paths still say which functions are aiosms's.
+    print(f"\n--- aiosms functions by cumulative (top {top}) ---")
+    stats.sort_stats("cumulative").print_stats(r"/aiosms/", top)
+    stats.strip_dirs()
+    for order in ("cumulative", "tottime"):
+        print(f"\n--- top {top} by {order} ---")
+        stats.sort_stats(order).print_stats(top)
+
+
+def summarize(path: str, top: int) -> None:
+    """Cumulative and own shares per function from py-spy's raw (collapsed) output.
+
+    Shares are of the samples taken inside the event loop's callbacks (``Handle._run``):
+    the steady state, without start-up, imports and shutdown.
+    """
+    cumulative: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            stack, _, count_text = line.rstrip("\n").rpartition(" ")
+            frames = [_frame(f) for f in stack.split(";")] if stack else []
+            if not any(f.startswith("Handle._run ") for f in frames):
+                continue
+            count = int(count_text)
+            total += count
+            for frame in set(frames):
+                cumulative[frame] += count
+            own[frames[-1]] += count
+    print(f"{total} samples inside the event loop's callbacks")
+    print(f"\n--- own time, top {top} ---")
+    for frame, count in own.most_common(top):
+        print(f"{count / total:6.1%}  {frame}")
+    print(f"\n--- cumulative, top {top} ---")
+    for frame, count in cumulative.most_common(top):
+        print(f"{count / total:6.1%}  {frame}")
+    print(f"\n--- aiosms functions, cumulative, top {top} ---")
+    mine = [(f, c) for f, c in cumulative.most_common() if "[aiosms]" in f]
+    for frame, count in mine[:top]:
+        print(f"{count / total:6.1%}  {frame}")
+
+
+def _frame(text: str) -> str:
+    # py-spy: "function (path/to/file.py:line)"; keep the function and the file.
+    name, _, where = text.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    short = "/".join(path.split("/")[-2:])
+    mark = " [aiosms]" if path.startswith("aiosms/") or "/aiosms/" in path else ""
+    return f"{name} ({short}){mark}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks._profile")
+    parser.add_argument("workload", nargs="?", choices=sorted(WORKLOADS))
+    parser.add_argument("--count", type=int, default=None)
+    parser.add_argument("--api", choices=("batcher", "send_many"), default="batcher")
+    parser.add_argument(
+        "--concurrency", type=int, default=50, help="requests in flight for the fanout workloads"
+    )
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--no-cprofile", action="store_true", help="for an outside sampler")
+    parser.add_argument("--summarize", metavar="PY_SPY_RAW", help="summarise py-spy raw output")
+    args = parser.parse_args()
+    if args.summarize:
+        summarize(args.summarize, args.top)
+        return
+    if args.workload is None:
+        parser.error("name a workload or give --summarize")
+    count = args.count or WORKLOADS[args.workload][0]
+    print(f"client {pin_to_cpu(1)}", flush=True)
+    profile = None if args.no_cprofile else cProfile.Profile()
+    with ServerProcess(latency=0.0, cpu=0) as server:
+        anyio.run(
+            workload,
+            args.workload,
+            server.url,
+            count,
+            args.api,
+            args.concurrency,
+            profile,
+            backend="asyncio",
+        )
+    if profile is not None:
+        report(profile, args.top)
+
+
+if __name__ == "__main__":
+    main()
