@@ -88,6 +88,13 @@ class _Window:
         self._waiting = 0
         self._freed = anyio.Event()
 
+    def try_take(self) -> bool:
+        """Take a place if one is free, without waiting (or yielding)."""
+        if self.held < self.limit:
+            self.held += 1
+            return True
+        return False
+
     async def take(self) -> None:
         while self.held >= self.limit:
             self._waiting += 1
@@ -139,12 +146,26 @@ class _Item:
 
 
 class _Batch:
-    __slots__ = ("done", "items", "sealed")
+    __slots__ = ("_done", "finished", "items", "sealed")
 
     def __init__(self) -> None:
         self.items: list[_Item] = []
         self.sealed = False
-        self.done = anyio.Event()
+        self.finished = False
+        # Made only when a send() caller waits: send_all never needs one.
+        self._done: anyio.Event | None = None
+
+    async def wait(self) -> None:
+        if self.finished:
+            return
+        if self._done is None:
+            self._done = anyio.Event()
+        await self._done.wait()
+
+    def finish(self) -> None:
+        self.finished = True
+        if self._done is not None:
+            self._done.set()
 
 
 class _TokenBucket:
@@ -331,7 +352,7 @@ class Batcher:
         batch = item.batch
         assert batch is not None
         try:
-            await batch.done.wait()
+            await batch.wait()
         except BaseException:
             if not batch.sealed:
                 # Not in a packet yet: withdraw it.
@@ -425,7 +446,8 @@ class Batcher:
     async def _submit(self, message: Message, collector: _Collector) -> None:
         if not isinstance(message, Message):
             raise TypeError(f"expected an aiosms.Message, got {type(message).__name__}")
-        await collector.window.take()
+        if not collector.window.try_take():
+            await collector.window.take()
         try:
             wire = self.client._prepare(message)
         except ValidationError as invalid:
@@ -438,12 +460,13 @@ class Batcher:
                 _Item(message, None, collector), failed(message, not_sent(self._stopped))
             )
             return
-        try:
-            await self._pending.take()
-        except BaseException:
-            # Cancelled while waiting for room: the consumer must not wait for it.
-            collector.window.give()
-            raise
+        if not self._pending.try_take():
+            try:
+                await self._pending.take()
+            except BaseException:
+                # Cancelled while waiting for room: the consumer must not wait for it.
+                collector.window.give()
+                raise
         if self._state != "open":
             # Woken in the same instant the Batcher began to close: too late to send.
             self._pending.give()
@@ -485,7 +508,18 @@ class Batcher:
 
     async def _worker(self, sealed: MemoryObjectReceiveStream[_Batch]) -> None:
         async with sealed:
-            async for batch in sealed:
+            while True:
+                # Take a waiting packet at once: receive() would first yield to every
+                # other task, leaving this worker's connection idle meanwhile.
+                try:
+                    batch = sealed.receive_nowait()
+                except anyio.WouldBlock:
+                    try:
+                        batch = await sealed.receive()
+                    except anyio.EndOfStream:
+                        return
+                except anyio.EndOfStream:
+                    return
                 await self._send_batch(batch)
 
     async def _send_batch(self, batch: _Batch) -> None:
@@ -502,7 +536,7 @@ class Batcher:
         self._drop_withdrawn(batch)
         items = batch.items
         if not items:
-            batch.done.set()
+            batch.finish()
             return
         messages = [i.message for i in items]
         if self._stopped is not None:
@@ -570,7 +604,7 @@ class Batcher:
                     collector.receipts.append(receipt)
                     touched.add(collector)
         self._pending.give(len(batch.items))
-        batch.done.set()
+        batch.finish()
         for collector in touched:
             collector.wake()
 

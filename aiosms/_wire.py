@@ -14,7 +14,7 @@ from typing import Any
 import cattrs
 
 
-def _to_int(value: Any, _: type) -> int:
+def to_int(value: Any, _: type) -> int:
     if isinstance(value, bool):
         raise TypeError("a boolean is not a number")
     if isinstance(value, int):
@@ -24,7 +24,7 @@ def _to_int(value: Any, _: type) -> int:
     raise ValueError(f"not a number: {type(value).__name__}")
 
 
-def _to_str(value: Any, _: type) -> str:
+def to_str(value: Any, _: type) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -60,8 +60,8 @@ def _refuse_datetime(value: Any, _: type) -> datetime:
 
 def make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=False)
-    converter.register_structure_hook(int, _to_int)
-    converter.register_structure_hook(str, _to_str)
+    converter.register_structure_hook(int, to_int)
+    converter.register_structure_hook(str, to_str)
     converter.register_structure_hook(Decimal, _to_decimal)
     converter.register_structure_hook(datetime, _refuse_datetime)
     return converter
