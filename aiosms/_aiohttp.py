@@ -91,6 +91,8 @@ class AiohttpTransport:
         self._timeout = _client_timeout(timeout)
         self._limits = limits
         self._closed = False
+        #: Connections the session's pool may open (None: a caller's own session).
+        self.max_connections = limits.max_connections if session is None else None
 
     @staticmethod
     def _on_asyncio() -> bool:

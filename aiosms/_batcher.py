@@ -46,6 +46,8 @@ logger = logging.getLogger("aiosms.batcher")
 DEFAULT_MAX_BATCH_SIZE = 100
 DEFAULT_LINGER = 0.02
 DEFAULT_MAX_PENDING = 10_000
+# Messages a feeder takes from a sync source between two yields to the event loop.
+_FEED_STRIDE = 256
 
 
 class BatchingClient(Protocol):
@@ -55,6 +57,10 @@ class BatchingClient(Protocol):
 
     def _check_runtime(self) -> None:
         """Raise ``RuntimeError`` if the client cannot run on this event loop."""
+
+    @property
+    def _connection_limit(self) -> int | None:
+        """Connections the client's pool may open (None: not known or no pool)."""
 
     @property
     def _batch_limit(self) -> int | None:
@@ -252,7 +258,10 @@ class Batcher:
         limit = client._batch_limit
         self.max_batch_size = max_batch_size if limit is None else min(max_batch_size, limit)
         self.linger = float(linger)
-        self.max_concurrency = max_concurrency or client.max_concurrency
+        # No more workers than the client's pool has connections: extra ones would only
+        # queue for a connection (and httpx's pool slows down as it grows).
+        wanted = max_concurrency or client.max_concurrency
+        self.max_concurrency = min(wanted, client._connection_limit or wanted)
         self.max_pending = max_pending
         self.rate = rate
         self.on_receipt = on_receipt
@@ -427,8 +436,10 @@ class Batcher:
                 else:
                     for count, message in enumerate(messages, 1):
                         await self._submit(message, collector)
-                        # A sync source never yields by itself: let the workers run.
-                        if count % self.max_batch_size == 0:
+                        # A sync source never yields by itself: let the workers run now
+                        # and then, but not after every message (a whole trip round the
+                        # event loop per message would make the feeder the bottleneck).
+                        if count % _FEED_STRIDE == 0:
                             await anyio.lowlevel.checkpoint()
                 read_to_the_end = True
         except Exception as error:

@@ -178,6 +178,15 @@ class BaseClient:
         """True once ``aclose()`` has run (or the ``async with`` block has ended)."""
         return self._state is _State.CLOSED
 
+    @property
+    def _connection_limit(self) -> int | None:
+        return getattr(self._transport, "max_connections", None)
+
+    @property
+    def _in_flight_limit(self) -> int:
+        # Requests beyond the pool's connections would only queue for one.
+        return min(self.max_concurrency, self._connection_limit or self.max_concurrency)
+
     def _check_runtime(self) -> None:
         # A transport that cannot run on this event loop says so on entry, not later.
         check = getattr(self._transport, "check_runtime", None)
@@ -360,7 +369,7 @@ class BaseClient:
                 if isinstance(receipt.error, ACCOUNT_LEVEL) and not stop:
                     stop.append(receipt.error)
 
-        await fan_out(len(packets), send_packet, self.max_concurrency)
+        await fan_out(len(packets), send_packet, self._in_flight_limit)
         done = [r for r in receipts if r is not None]
         assert len(done) == len(batch), "every message has exactly one receipt"
         return done
@@ -390,7 +399,7 @@ class BaseClient:
             except SmsError as error:
                 errors.append(error)
 
-        await fan_out(len(chunks), ask, self.max_concurrency)
+        await fan_out(len(chunks), ask, self._in_flight_limit)
         if errors:
             raise errors[0]
         return [report for chunk in results for report in chunk]

@@ -153,6 +153,11 @@ class HttpxTransport:
         )
         # A caller's own client keeps its own timeout unless a call overrides it.
         self._timeout = timeout if self._owns_client else None
+        #: Connections aiosms's own pool may open; None for a caller's client or a
+        #: custom httpx transport (no pool of aiosms's to size).
+        self.max_connections = (
+            limits.max_connections if self._owns_client and http_transport is None else None
+        )
         self._urls: dict[str, httpx.URL] = {}
 
     async def request(

@@ -343,8 +343,9 @@ async def test_a_packet_waiting_for_rate_tokens_when_the_batcher_is_cancelled_is
     assert sorted(r.message.key for r in receipts) == list(range(20))
     sent = [r for r in receipts if r.state is DeliveryState.QUEUED]
     waiting = [r for r in receipts if r.state is not DeliveryState.QUEUED]
-    assert sorted(r.message.key for r in sent) == list(range(10))
-    # The second packet never left: certainly not sent.
+    # Two packets of ten wait for tokens; workers race for them, so either may go first.
+    assert sorted(r.message.key for r in sent) in (list(range(10)), list(range(10, 20)))
+    # The other packet never left: certainly not sent.
     for receipt in waiting:
         assert receipt.state is DeliveryState.REJECTED
         assert receipt.error is not None
