@@ -108,6 +108,10 @@ class _Reply:
     data: list[_Entry] = attrs.Factory(list)
 
 
+#: Every documented code as the gateway writes it (a string or a number).
+_STATE_CODES: dict[object, int] = {form: code for code in CODES for form in (code, str(code))}
+
+
 def _structure_entries(value: Any, _: object) -> list[_Entry]:
     # A packet reply has one entry per message: structured in one plain loop rather
     # than a generated call per entry, the largest per-message cost of a reply.
@@ -118,9 +122,10 @@ def _structure_entries(value: Any, _: object) -> list[_Entry]:
         if not isinstance(item, dict):
             raise TypeError("an entry is not an object")
         state, message_id = item["state"], item.get("id")
+        code = _STATE_CODES.get(state) if type(state) in (str, int) else None
         entries.append(
             _Entry(
-                state if type(state) is int else to_int(state, int),
+                code if code is not None else to_int(state, int),
                 message_id if type(message_id) is str else to_str(message_id, str),
             )
         )
@@ -387,8 +392,16 @@ class MySms(BaseClient):
                 messages=messages,
                 kind="wrong reply length",
             )
+        # A campaign's packet repeats its text: count each distinct one once.
+        parts: dict[str, int] = {}
         return [
-            _receipt(m, e, m.sender or self.sender, self.price)
+            _receipt(
+                m,
+                e,
+                m.sender or self.sender,
+                self.price,
+                parts.get(m.text) or parts.setdefault(m.text, count_parts(m.text)),
+            )
             for m, e in zip(messages, reply.data, strict=True)
         ]
 
@@ -421,7 +434,9 @@ class MySms(BaseClient):
         return Balance(reply.balance, None)
 
 
-def _receipt(message: Message, entry: _Entry, sender: str | None, price: Decimal | None) -> Receipt:
+def _receipt(
+    message: Message, entry: _Entry, sender: str | None, price: Decimal | None, parts: int
+) -> Receipt:
     known = CODES.get(entry.state)
     state: DeliveryState
     error: SmsError | None = None
@@ -436,7 +451,6 @@ def _receipt(message: Message, entry: _Entry, sender: str | None, price: Decimal
             messages=(message,),
             kind=f"status {entry.state}",
         )
-    parts = count_parts(message.text)
     return Receipt(
         message,
         entry.id or None,
