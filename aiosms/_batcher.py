@@ -435,7 +435,8 @@ class Batcher:
                             await self._submit(message, collector)
                 else:
                     for count, message in enumerate(messages, 1):
-                        await self._submit(message, collector)
+                        if not self._submit_now(message, collector):
+                            await self._submit(message, collector)
                         # A sync source never yields by itself: let the workers run now
                         # and then, but not after every message (a whole trip round the
                         # event loop per message would make the feeder the bottleneck).
@@ -453,6 +454,27 @@ class Batcher:
                 )
             collector.exhausted = True
             collector.wake()
+
+    def _submit_now(self, message: Message, collector: _Collector) -> bool:
+        """Take a message in without waiting; False (nothing done) if it must wait for room.
+
+        The common case of ``_submit``, without a coroutine per message.
+        """
+        if (
+            collector.window.held >= collector.window.limit
+            or self._pending.held >= self._pending.limit
+            or self._stopped is not None
+            or type(message) is not Message
+        ):
+            return False
+        try:
+            wire = self.client._prepare(message)
+        except ValidationError:
+            return False
+        collector.window.held += 1
+        self._pending.held += 1
+        self._add(_Item(message, wire, collector))
+        return True
 
     async def _submit(self, message: Message, collector: _Collector) -> None:
         if not isinstance(message, Message):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import attrs
 import httpx
@@ -96,8 +96,9 @@ def provider_error(code: int) -> ProviderError:
     return cls(provider=PROVIDER, code=code, text=text, transient=code in INTERNAL)
 
 
-@attrs.frozen(slots=True)
-class _Entry:
+class _Entry(NamedTuple):
+    # A tuple, not an attrs class: a packet reply makes one per message, and tuples
+    # of plain values drop out of the garbage collector's tracking.
     state: int
     id: str = ""
 
