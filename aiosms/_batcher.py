@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -37,7 +37,7 @@ from aiosms._models import DeliveryState, Message, Receipt, StatusReport, mask_p
 from aiosms._providers._common import ACCOUNT_LEVEL, failed, not_sent, require_id
 
 if TYPE_CHECKING:
-    from aiosms._client import TimeoutArg
+    from aiosms._client import BaseClient
 
 __all__ = ["Batcher"]
 
@@ -48,35 +48,6 @@ DEFAULT_LINGER = 0.02
 DEFAULT_MAX_PENDING = 10_000
 # Messages a feeder takes from a sync source between two yields to the event loop.
 _FEED_STRIDE = 256
-
-
-class BatchingClient(Protocol):
-    """What a Batcher needs from a gateway client (both MySms and ThousandSms have it)."""
-
-    max_concurrency: int
-
-    def _check_runtime(self) -> None:
-        """Raise ``RuntimeError`` if the client cannot run on this event loop."""
-
-    @property
-    def _connection_limit(self) -> int | None:
-        """Connections the client's pool may open (None: not known or no pool)."""
-
-    @property
-    def _batch_limit(self) -> int | None:
-        """Most messages one request can carry (None: no limit of the gateway's own)."""
-
-    def _prepare(self, message: Message) -> Any:
-        """Check the message against the gateway's rules; return its wire form."""
-
-    async def _send_batch(
-        self, messages: list[Message], wires: list[Any], timeout: TimeoutArg = None
-    ) -> list[Receipt]:
-        """Send one request's worth of messages; one receipt each, never raising for them."""
-
-    async def status_many(
-        self, message_ids: Iterable[str], *, timeout: TimeoutArg = None
-    ) -> list[StatusReport]: ...
 
 
 class _Window:
@@ -225,7 +196,7 @@ class Batcher:
 
     def __init__(
         self,
-        client: BatchingClient,
+        client: BaseClient,
         *,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         linger: float = DEFAULT_LINGER,

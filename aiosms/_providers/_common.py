@@ -1,4 +1,4 @@
-"""Small pieces both adapters need: result slots, receipt helpers, part counting."""
+"""Small pieces both adapters (and the Batcher) need: receipts for failures, input checks."""
 
 from __future__ import annotations
 
