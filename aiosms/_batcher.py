@@ -112,13 +112,12 @@ class _Collector:
 class _Item:
     """One message on its way: where its receipt goes once it has one."""
 
-    __slots__ = ("batch", "collector", "message", "receipt", "wire")
+    __slots__ = ("collector", "message", "receipt", "wire")
 
     def __init__(self, message: Message, wire: Any, collector: _Collector | None) -> None:
         self.message = message
         self.wire = wire
         self.collector = collector
-        self.batch: _Batch | None = None
         self.receipt: Receipt | None = None
 
 
@@ -328,9 +327,7 @@ class Batcher:
         if self._state != "open":
             self._pending.give()
             raise ClosedError("the Batcher is closing: nothing was sent")
-        self._add(item)
-        batch = item.batch
-        assert batch is not None
+        batch = self._add(item)
         try:
             await batch.wait()
         except BaseException:
@@ -444,7 +441,15 @@ class Batcher:
             return False
         collector.window.held += 1
         self._pending.held += 1
-        self._add(_Item(message, wire, collector))
+        # _add, inlined: this runs once per message of a campaign.
+        batch = self._open
+        items = batch.items
+        items.append(_Item(message, wire, collector))
+        size = len(items)
+        if size >= self.max_batch_size:
+            self._seal()
+        elif size == 1 and self._tg is not None:
+            self._tg.start_soon(self._linger, batch)
         return True
 
     async def _submit(self, message: Message, collector: _Collector) -> None:
@@ -481,14 +486,15 @@ class Batcher:
 
     # -- packets -----------------------------------------------------------------------
 
-    def _add(self, item: _Item) -> None:
+    def _add(self, item: _Item) -> _Batch:
+        """Put an item in the open packet; return that packet."""
         batch = self._open
         batch.items.append(item)
-        item.batch = batch
         if len(batch.items) >= self.max_batch_size:
             self._seal()
         elif len(batch.items) == 1 and self._tg is not None:
             self._tg.start_soon(self._linger, batch)
+        return batch
 
     async def _linger(self, batch: _Batch) -> None:
         with anyio.move_on_after(self.linger):

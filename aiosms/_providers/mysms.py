@@ -201,6 +201,8 @@ class MySms(BaseClient):
         )
         self.username = username
         self.packet_size = packet_size
+        # The last sender name that passed the rules: a campaign repeats one.
+        self._checked_sender: str | None = None
         #: Your price of one SMS part: my-sms publishes none, so receipts have a
         #: ``cost`` (price × parts) only when you give it.
         self.price = _price(price)
@@ -309,11 +311,10 @@ class MySms(BaseClient):
         sender = message.sender or self.sender
         if sender is None:
             raise ValidationError("sender", "no sender on the message or the client")
-        wire = {
-            "source": v.check_mysms_sender(sender),
-            "destination": message.to,
-            "text": message.text,
-        }
+        if sender is not self._checked_sender:
+            v.check_mysms_sender(sender)
+            self._checked_sender = sender
+        wire = {"source": sender, "destination": message.to, "text": message.text}
         if message.at is not None:
             wire["date"] = v.moscow_time(message.at)
         if message.ttl is not None:
@@ -452,16 +453,8 @@ def _receipt(
             messages=(message,),
             kind=f"status {entry.state}",
         )
-    return Receipt(
-        message,
-        entry.id or None,
-        state,
-        error,
-        parts=parts,
-        cost=price * parts if price is not None and error is None else None,
-        code=entry.state,
-        sender=sender,
-    )
+    cost = price * parts if price is not None and error is None else None
+    return Receipt(message, entry.id or None, state, error, parts, cost, entry.state, sender)
 
 
 def _price(value: Decimal | int | str | None) -> Decimal | None:
