@@ -24,6 +24,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from aiosms._client import positive_int
 from aiosms._errors import (
     ClosedError,
     DeliveryUnknownError,
@@ -204,15 +205,10 @@ class Batcher:
         rate: float | None = None,
         on_receipt: Callable[[Receipt], None] | None = None,
     ) -> None:
-        for name, value in (("max_batch_size", max_batch_size), ("max_pending", max_pending)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValidationError(name, "must be a positive int")
-        if max_concurrency is not None and (
-            isinstance(max_concurrency, bool)
-            or not isinstance(max_concurrency, int)
-            or max_concurrency < 1
-        ):
-            raise ValidationError("max_concurrency", "must be a positive int")
+        positive_int(max_batch_size, "max_batch_size")
+        positive_int(max_pending, "max_pending")
+        if max_concurrency is not None:
+            positive_int(max_concurrency, "max_concurrency")
         if not isinstance(linger, (int, float)) or linger < 0:
             raise ValidationError("linger", "must be a non-negative number of seconds")
         if rate is not None and (not isinstance(rate, (int, float)) or rate <= 0):

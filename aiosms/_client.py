@@ -72,7 +72,7 @@ def _choice(value: str, field: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-def _positive_int(value: int, field: str) -> int:
+def positive_int(value: int, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValidationError(field, "must be a positive int")
     return value
@@ -103,7 +103,7 @@ class BaseClient:
         method: HttpMethod,
         timeout: float | httpx.Timeout,
         limits: httpx.Limits,
-        retry: RetryPolicy,
+        retry: RetryPolicy | None,
         max_concurrency: int,
         http_client: httpx.AsyncClient | None,
         http_transport: httpx.AsyncBaseTransport | None,
@@ -118,8 +118,8 @@ class BaseClient:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.format: Format = _choice(format, "format", ("json", "xml"))  # type: ignore[assignment]
         self.method: HttpMethod = _choice(method, "method", ("POST", "GET"))  # type: ignore[assignment]
-        self.max_concurrency = _positive_int(max_concurrency, "max_concurrency")
-        self.retry = retry
+        self.max_concurrency = positive_int(max_concurrency, "max_concurrency")
+        self.retry = retry or RetryPolicy()
         default_timeout = _as_timeout(timeout) or DEFAULT_TIMEOUT
         if sum(x is not None for x in (http_client, http_transport, transport)) > 1:
             raise ValidationError(
@@ -309,8 +309,8 @@ class BaseClient:
 
     @property
     def _status_many_size(self) -> int:
-        """Ids per request in ``status_many``."""
-        return 1
+        """Ids per request in ``status_many``: as many as messages per send request."""
+        return self._send_many_size
 
     def _prepare(self, message: Message) -> Any:
         """Check a message against the gateway's rules; return its wire form."""

@@ -23,6 +23,7 @@ from aiosms._client import (
     Format,
     HttpMethod,
     TimeoutArg,
+    positive_int,
 )
 from aiosms._codecs import WireFormatError, dumps_json, dumps_xml, loads_json, loads_xml
 from aiosms._errors import (
@@ -183,8 +184,7 @@ class MySms(BaseClient):
             raise ValidationError("username", "must be a non-empty string")
         if sender is not None:
             v.check_mysms_sender(v.check_sender_type(sender) or "")
-        if isinstance(packet_size, bool) or not isinstance(packet_size, int) or packet_size < 1:
-            raise ValidationError("packet_size", "must be a positive int")
+        positive_int(packet_size, "packet_size")
         super().__init__(
             password=password,
             sender=sender,
@@ -193,7 +193,7 @@ class MySms(BaseClient):
             method=method,
             timeout=timeout,
             limits=limits,
-            retry=retry or RetryPolicy(),
+            retry=retry,
             max_concurrency=max_concurrency,
             http_client=http_client,
             http_transport=http_transport,
@@ -265,10 +265,6 @@ class MySms(BaseClient):
 
     @property
     def _send_many_size(self) -> int:
-        return self.packet_size if self.method == "POST" else 1
-
-    @property
-    def _status_many_size(self) -> int:
         return self.packet_size if self.method == "POST" else 1
 
     def _prepare(self, message: Message) -> dict[str, str]:

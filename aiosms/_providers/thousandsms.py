@@ -428,7 +428,7 @@ class ThousandSms(BaseClient):
             method=method,
             timeout=timeout,
             limits=limits,
-            retry=retry or RetryPolicy(),
+            retry=retry,
             max_concurrency=max_concurrency,
             http_client=http_client,
             http_transport=http_transport,
