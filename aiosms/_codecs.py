@@ -9,13 +9,21 @@ and at which paths, is the adapters' business.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import json.encoder
+from collections.abc import Callable, Iterable
 from typing import Any
 from xml.parsers.expat import ExpatError
 
 import xmltodict
 
-__all__ = ["WireFormatError", "dumps_json", "dumps_xml", "loads_json", "loads_xml"]
+__all__ = [
+    "WireFormatError",
+    "dumps_json",
+    "dumps_xml",
+    "encode_json_string",
+    "loads_json",
+    "loads_xml",
+]
 
 
 class WireFormatError(Exception):
@@ -24,6 +32,10 @@ class WireFormatError(Exception):
 
 _json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _json_decoder = json.JSONDecoder()
+
+#: A str as a JSON string literal, quotes included, non-ASCII kept as is: the same
+#: escaping ``dumps_json`` applies to every string in a payload (C-accelerated).
+encode_json_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def dumps_json(payload: dict[str, Any]) -> bytes:
