@@ -110,27 +110,50 @@ class _Collector:
             self.ready.set()
 
 
-class _Item:
-    """One message on its way: where its receipt goes once it has one."""
+class _Waiter:
+    """Where one ``send()`` call's receipt goes."""
 
-    __slots__ = ("collector", "message", "receipt", "wire")
+    __slots__ = ("gone", "receipt")
 
-    def __init__(self, message: Message, wire: Any, collector: _Collector | None) -> None:
-        self.message = message
-        self.wire = wire
-        self.collector = collector
+    def __init__(self) -> None:
         self.receipt: Receipt | None = None
+        #: The caller stopped waiting after the message was sealed in a packet.
+        self.gone = False
 
 
 class _Batch:
-    __slots__ = ("_done", "finished", "items", "sealed")
+    """A packet: its messages, their wire forms and where each receipt goes.
+
+    Three parallel lists rather than an object per message: a campaign's packets
+    hold thousands, and each object would be one more for the garbage collector.
+    """
+
+    __slots__ = ("_done", "finished", "messages", "sealed", "sinks", "wires")
 
     def __init__(self) -> None:
-        self.items: list[_Item] = []
+        self.messages: list[Message] = []
+        self.wires: list[Any] = []
+        self.sinks: list[_Collector | _Waiter] = []
         self.sealed = False
         self.finished = False
         # Made only when a send() caller waits: send_all never needs one.
         self._done: anyio.Event | None = None
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    def add(self, message: Message, wire: Any, sink: _Collector | _Waiter) -> int:
+        """Add a message; return how many the packet holds now."""
+        self.messages.append(message)
+        self.wires.append(wire)
+        self.sinks.append(sink)
+        return len(self.messages)
+
+    def keep(self, kept: list[int]) -> None:
+        """Keep only the messages at these positions."""
+        self.messages = [self.messages[k] for k in kept]
+        self.wires = [self.wires[k] for k in kept]
+        self.sinks = [self.sinks[k] for k in kept]
 
     async def wait(self) -> None:
         if self.finished:
@@ -242,6 +265,9 @@ class Batcher:
         # Kept to fail, at exit, packets no worker took (a cancelled Batcher).
         self._leftovers: MemoryObjectReceiveStream[_Batch] | None = None
         self._feeders: set[anyio.CancelScope] = set()
+        #: send_all callers that left with messages in sealed packets, which are then
+        #: dropped before their packets go (no look at all while nobody has).
+        self._departures = 0
         #: Set when the context is left, so linger timers stop holding up the exit.
         self._closing = anyio.Event()
 
@@ -300,7 +326,7 @@ class Batcher:
                     batch = leftovers.receive_nowait()
                 except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                     break
-                self._deliver(batch, [failed(i.message, closed.clone()) for i in batch.items])
+                self._deliver(batch, [failed(m, closed.clone()) for m in batch.messages])
             leftovers.close()
 
     async def flush(self) -> None:
@@ -318,27 +344,27 @@ class Batcher:
         wire = self.client._prepare(message)
         if self._stopped is not None:
             raise not_sent(self._stopped)
-        item = _Item(message, wire, None)
+        waiter = _Waiter()
         await self._pending.take()
         if self._state != "open":
             self._pending.give()
             raise ClosedError("the Batcher is closing: nothing was sent")
-        batch = self._add(item)
+        batch = self._add(message, wire, waiter)
         try:
             await batch.wait()
         except BaseException:
             if not batch.sealed:
                 # Not in a packet yet: withdraw it.
-                batch.items.remove(item)
+                batch.keep([k for k, sink in enumerate(batch.sinks) if sink is not waiter])
                 self._pending.give()
-            elif item.receipt is not None:
+            elif waiter.receipt is not None:
                 # Its receipt came in the same instant the waiting was cancelled.
-                self._orphan(item.receipt)
+                self._orphan(waiter.receipt)
             else:
                 # It goes out anyway; its receipt must not vanish.
-                item.collector = _ORPHAN
+                waiter.gone = True
             raise
-        receipt = item.receipt
+        receipt = waiter.receipt
         assert receipt is not None
         if receipt.error is not None:
             raise receipt.error
@@ -439,9 +465,7 @@ class Batcher:
         self._pending.held += 1
         # _add, inlined: this runs once per message of a campaign.
         batch = self._open
-        items = batch.items
-        items.append(_Item(message, wire, collector))
-        size = len(items)
+        size = batch.add(message, wire, collector)
         if size >= self.max_batch_size:
             self._seal()
         elif size == 1 and self._tg is not None:
@@ -458,12 +482,10 @@ class Batcher:
         except ValidationError as invalid:
             # No traceback kept: millions of bad rows must not keep their frames alive.
             receipt = failed(message, invalid.with_traceback(None))
-            self._deliver_one(_Item(message, None, collector), receipt)
+            self._deliver_one(collector, receipt)
             return
         if self._stopped is not None:
-            self._deliver_one(
-                _Item(message, None, collector), failed(message, not_sent(self._stopped))
-            )
+            self._deliver_one(collector, failed(message, not_sent(self._stopped)))
             return
         if not self._pending.try_take():
             try:
@@ -476,31 +498,31 @@ class Batcher:
             # Woken in the same instant the Batcher began to close: too late to send.
             self._pending.give()
             closed = ClosedError("the Batcher is closing: nothing was sent")
-            self._deliver_one(_Item(message, None, collector), failed(message, closed))
+            self._deliver_one(collector, failed(message, closed))
             raise closed
-        self._add(_Item(message, wire, collector))
+        self._add(message, wire, collector)
 
     # -- packets -----------------------------------------------------------------------
 
-    def _add(self, item: _Item) -> _Batch:
-        """Put an item in the open packet; return that packet."""
+    def _add(self, message: Message, wire: Any, sink: _Collector | _Waiter) -> _Batch:
+        """Put a message in the open packet; return that packet."""
         batch = self._open
-        batch.items.append(item)
-        if len(batch.items) >= self.max_batch_size:
+        size = batch.add(message, wire, sink)
+        if size >= self.max_batch_size:
             self._seal()
-        elif len(batch.items) == 1 and self._tg is not None:
+        elif size == 1 and self._tg is not None:
             self._tg.start_soon(self._linger, batch)
         return batch
 
     async def _linger(self, batch: _Batch) -> None:
         with anyio.move_on_after(self.linger):
             await self._closing.wait()
-        if batch is self._open and batch.items:
+        if batch is self._open and batch.messages:
             self._seal()
 
     def _seal(self) -> None:
         batch = self._open
-        if not batch.items:
+        if not batch.messages:
             return
         batch.sealed = True
         self._open = _Batch()
@@ -510,7 +532,7 @@ class Batcher:
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             # No worker will take it any more: it was never sent.
             closed = ClosedError("the Batcher closed before this message was sent")
-            self._deliver(batch, [failed(i.message, closed.clone()) for i in batch.items])
+            self._deliver(batch, [failed(m, closed.clone()) for m in batch.messages])
 
     async def _worker(self, sealed: MemoryObjectReceiveStream[_Batch]) -> None:
         async with sealed:
@@ -529,28 +551,27 @@ class Batcher:
                 await self._send_batch(batch)
 
     async def _send_batch(self, batch: _Batch) -> None:
-        if self._bucket is not None and batch.items:
+        if self._bucket is not None and batch.messages:
             try:
-                await self._bucket.take(len(batch.items))
+                await self._bucket.take(len(batch))
             except anyio.get_cancelled_exc_class():
                 # Cancelled before the packet left: certainly not sent.
                 self._drop_withdrawn(batch)
                 closed = ClosedError("the Batcher was cancelled before this message was sent")
-                self._deliver(batch, [failed(i.message, closed.clone()) for i in batch.items])
+                self._deliver(batch, [failed(m, closed.clone()) for m in batch.messages])
                 raise
         # Checked after the wait for tokens: the packet has not left yet.
         self._drop_withdrawn(batch)
-        items = batch.items
-        if not items:
+        messages = batch.messages
+        if not messages:
             batch.finish()
             return
-        messages = [i.message for i in items]
         if self._stopped is not None:
             error = not_sent(self._stopped)
             self._deliver(batch, [failed(m, error.clone()) for m in messages])
             return
         try:
-            receipts = await self.client._send_batch(messages, [i.wire for i in items])
+            receipts = await self.client._send_batch(messages, batch.wires)
         except anyio.get_cancelled_exc_class():
             # The Batcher itself was cancelled with this packet in flight.
             unknown = DeliveryUnknownError(
@@ -578,49 +599,58 @@ class Batcher:
         self._deliver(batch, receipts)
 
     def _drop_withdrawn(self, batch: _Batch) -> None:
-        live = [i for i in batch.items if i.collector is None or not i.collector.abandoned]
-        if len(live) != len(batch.items):
+        if not self._departures:
+            return
+        live = [
+            k
+            for k, sink in enumerate(batch.sinks)
+            if type(sink) is not _Collector or not sink.abandoned
+        ]
+        if len(live) != len(batch):
             # Their send_all caller left before the packet went: withdrawn, not sent.
-            self._pending.give(len(batch.items) - len(live))
-            batch.items[:] = live
+            self._pending.give(len(batch) - len(live))
+            batch.keep(live)
 
     def _stop(self, error: SmsError) -> None:
         self._stopped = error
         logger.error("the gateway refused the account (%s): the Batcher stops sending", error)
         # Whatever waits in the open packet will never succeed either.
         batch = self._open
-        if batch.items:
+        if batch.messages:
             self._open = _Batch()
             batch.sealed = True
-            self._deliver(batch, [failed(i.message, not_sent(error)) for i in batch.items])
+            self._deliver(batch, [failed(m, not_sent(error)) for m in batch.messages])
 
     # -- outcomes ----------------------------------------------------------------------
 
     def _deliver(self, batch: _Batch, receipts: list[Receipt]) -> None:
-        touched: set[_Collector] = set()
-        for item, receipt in zip(batch.items, receipts, strict=True):
-            item.receipt = receipt
-            collector = item.collector
-            if collector is _ORPHAN:
-                self._orphan(receipt)
-            elif collector is not None:
-                if collector.abandoned:
+        touched: list[_Collector] = []
+        # A packet's messages mostly come from one send_all call: a run of one
+        # caller's messages skips the checks.
+        last: _Collector | None = None
+        for sink, receipt in zip(batch.sinks, receipts, strict=True):
+            if sink is last:
+                last.receipts.append(receipt)
+            elif type(sink) is _Collector:
+                if sink.abandoned:
                     self._orphan(receipt)
                 else:
-                    collector.receipts.append(receipt)
-                    touched.add(collector)
-        self._pending.give(len(batch.items))
-        # Items point at their batch: dropping the batch's list of them breaks that
-        # cycle, so a packet is freed as soon as its receipts are taken, not at the
-        # next full garbage collection (memory would grow with throughput).
-        batch.items = []
+                    sink.receipts.append(receipt)
+                    last = sink
+                    touched.append(sink)
+            else:
+                assert type(sink) is _Waiter
+                sink.receipt = receipt
+                if sink.gone:
+                    self._orphan(receipt)
+        self._pending.give(len(batch))
+        # Dropped now rather than with the packet: a send() caller may keep it a while.
+        batch.messages, batch.wires, batch.sinks = [], [], []
         batch.finish()
-        for collector in touched:
+        for collector in set(touched):
             collector.wake()
 
-    def _deliver_one(self, item: _Item, receipt: Receipt) -> None:
-        collector = item.collector
-        assert collector is not None
+    def _deliver_one(self, collector: _Collector, receipt: Receipt) -> None:
         collector.receipts.append(receipt)
         collector.wake()
 
@@ -644,18 +674,21 @@ class Batcher:
     def _withdraw(self, collector: _Collector) -> None:
         """Take a departed ``send_all`` caller's messages out of the open packet."""
         batch = self._open
-        kept = [i for i in batch.items if i.collector is not collector]
-        gone = len(batch.items) - len(kept)
+        kept = [k for k, sink in enumerate(batch.sinks) if sink is not collector]
+        gone = len(batch) - len(kept)
         if gone:
-            batch.items[:] = kept
+            batch.keep(kept)
             self._pending.give(gone)
+        if collector.window.held > len(collector.receipts) + gone:
+            # Some are in sealed packets: workers must look for them from now on.
+            self._departures += 1
 
     def _fail_unsent(self, error: SmsError) -> None:
         batch = self._open
-        if batch.items:
+        if batch.messages:
             self._open = _Batch()
             batch.sealed = True
-            self._deliver(batch, [failed(i.message, error.clone()) for i in batch.items])
+            self._deliver(batch, [failed(m, error.clone()) for m in batch.messages])
 
     def _check_open(self) -> None:
         if self._state == "unopened":
@@ -728,10 +761,6 @@ class Batcher:
 
 def _final(state: DeliveryState | None) -> bool:
     return state is not None and state.is_final
-
-
-#: The collector of an item whose ``send()`` caller left after its packet was sealed.
-_ORPHAN = _Collector(1)
 
 
 @asynccontextmanager
