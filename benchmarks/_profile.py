@@ -5,6 +5,7 @@
     python -m benchmarks._profile fanout-aiohttp-50    # the same on the aiohttp transport
     python -m benchmarks._profile NAME --api send_many # the same through send_many
     python -m benchmarks._profile fanout-httpx-50 --concurrency 10   # other fan-out widths
+    python -m benchmarks._profile fanout-httpx-50 --default-limits   # aiosms's own pool
 
 cProfile by default (top functions by cumulative and by own time, and aiosms's own
 functions apart). cProfile slows pure-Python code unevenly, so for proportions run
@@ -40,7 +41,7 @@ WORKLOADS: dict[str, tuple[int, str]] = {
 
 
 def opener(
-    name: str, url: str, api: str, concurrency: int
+    name: str, url: str, api: str, concurrency: int, sized_limits: bool = True
 ) -> Callable[[], AbstractAsyncContextManager[SendFn]]:
     pool = message_pool()
     if name.startswith("mysms-"):
@@ -56,16 +57,22 @@ def opener(
             max_batch_size=1000,
         )
     transport = "aiohttp" if "aiohttp" in name else None
-    client = thousandsms(url, concurrency, transport)  # type: ignore[arg-type]
+    client = thousandsms(url, concurrency, transport, sized_limits=sized_limits)  # type: ignore[arg-type]
     if api == "send_many":
         return lambda: aiosms_send_many(client, pool)
     return lambda: aiosms_batcher(client, pool, max_concurrency=concurrency)
 
 
 async def workload(
-    name: str, url: str, count: int, api: str, concurrency: int, profile: cProfile.Profile | None
+    name: str,
+    url: str,
+    count: int,
+    api: str,
+    concurrency: int,
+    sized_limits: bool,
+    profile: cProfile.Profile | None,
 ) -> None:
-    async with opener(name, url, api, concurrency)() as send:
+    async with opener(name, url, api, concurrency, sized_limits)() as send:
         await send(0, min(count // 10, 10_000))
         if profile is not None:
             profile.enable()
@@ -139,6 +146,11 @@ def main() -> None:
     parser.add_argument(
         "--concurrency", type=int, default=50, help="requests in flight for the fanout workloads"
     )
+    parser.add_argument(
+        "--default-limits",
+        action="store_true",
+        help="fanout: aiosms's own pool instead of one sized to the concurrency",
+    )
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--no-cprofile", action="store_true", help="for an outside sampler")
     parser.add_argument("--summarize", metavar="PY_SPY_RAW", help="summarise py-spy raw output")
@@ -159,6 +171,7 @@ def main() -> None:
             count,
             args.api,
             args.concurrency,
+            not args.default_limits,
             profile,
             backend="asyncio",
         )
