@@ -421,3 +421,28 @@ async def test_a_send_that_waits_too_long_for_a_pooled_connection_is_not_sent(
     assert pool_error.kind == "PoolTimeout"
     assert pool_error.may_have_been_sent is False
     assert fake_mysms.received["send"] == 1
+
+
+# -- TLS settings -----------------------------------------------------------------------
+
+
+def test_clients_share_one_verifying_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ssl
+
+    aiosms.MySms(username="u", password="fake-password", sender="MyShop")
+
+    # Once loaded, the CA bundle is never loaded again for another client.
+    def no_second_load(*args: object, **kwargs: object) -> ssl.SSLContext:
+        raise AssertionError("a client loaded the CA bundle again")
+
+    monkeypatch.setattr(ssl, "create_default_context", no_second_load)
+    aiosms.MySms(username="u", password="fake-password", sender="MyShop")
+    aiosms.ThousandSms(email="a@example.com", password="fake-password", sender="MyShop")
+    monkeypatch.undo()
+
+    from aiosms._transport import default_ssl_context
+
+    context = default_ssl_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname
+    assert context.get_ca_certs() or context.cert_store_stats()["x509_ca"] > 0
