@@ -52,19 +52,20 @@ _FEED_STRIDE = 256
 
 
 class _Window:
-    """A count of held places with a limit; waiting only when full.
+    """A count of held places with a limit; waiting only when full, in FIFO order.
 
     Cheaper than a semaphore on the hot path: taking a free place is a plain
-    increment with no checkpoint, and only a full window waits on an event.
+    increment with no checkpoint. A freed place is handed straight to the longest
+    waiter (one wake-up per place, never a stampede of every waiter), so while
+    anyone waits the window stays full and ``held < limit`` alone says a place is free.
     """
 
-    __slots__ = ("_freed", "_waiting", "held", "limit")
+    __slots__ = ("_waiters", "held", "limit")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.held = 0
-        self._waiting = 0
-        self._freed = anyio.Event()
+        self._waiters: deque[anyio.Event] = deque()
 
     def try_take(self) -> bool:
         """Take a place if one is free, without waiting (or yielding)."""
@@ -74,20 +75,27 @@ class _Window:
         return False
 
     async def take(self) -> None:
-        while self.held >= self.limit:
-            self._waiting += 1
-            try:
-                await self._freed.wait()
-            finally:
-                self._waiting -= 1
-        self.held += 1
+        if self.held < self.limit:
+            self.held += 1
+            return
+        handed = anyio.Event()
+        self._waiters.append(handed)
+        try:
+            await handed.wait()
+        except BaseException:
+            if handed.is_set():
+                # The place came in the same instant the wait was cancelled: pass it on.
+                self.give()
+            else:
+                self._waiters.remove(handed)
+            raise
 
     def give(self, count: int = 1) -> None:
         self.held -= count
-        # A new event only when someone waits: most gives have no one to wake.
-        if self._waiting:
-            self._freed.set()
-            self._freed = anyio.Event()
+        waiters = self._waiters
+        while waiters and self.held < self.limit:
+            self.held += 1
+            waiters.popleft().set()
 
 
 class _Collector:

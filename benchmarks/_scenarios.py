@@ -64,7 +64,10 @@ TARGET_SECONDS = 1.5
 #: A calibration probe must last this long before its rate is trusted.
 PROBE_SECONDS = 0.25
 
-SCENARIOS = ("ceiling", "fanout", "packets", "latency", "million", "latency50")
+SCENARIOS = ("ceiling", "fanout", "packets", "latency", "callers", "million", "latency50")
+#: Tasks calling ``Batcher.send`` at once, and the Batcher's ``max_pending`` below them.
+CALLERS = (100, 1_000, 5_000)
+CALLERS_MAX_PENDING = 100
 
 # Rows whose names the targets look up.
 PLAIN_HTTPX = "plain httpx"
@@ -613,6 +616,104 @@ async def latency(ctx: Context) -> None:
     print("\nDefault limits and timeouts; the aiohttp rows and hand aiohttp are extra rows.")
 
 
+# -- callers -------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def aiosms_callers(
+    client: aiosms.MySms, pool: list[aiosms.Message], callers: int, max_pending: int
+) -> AsyncIterator[SendFn]:
+    """``callers`` tasks sharing one Batcher, each awaiting ``send`` in a loop (a web
+    app's requests); beyond ``max_pending`` of them wait for room."""
+    batcher = aiosms.Batcher(client, max_pending=max_pending, on_receipt=ORPHANS.add)
+    async with client, batcher:
+
+        async def send(start: int, count: int) -> int:
+            ok = 0
+
+            async def caller(first: int) -> None:
+                nonlocal ok
+                for index in range(first, start + count, callers):
+                    try:
+                        await batcher.send(pool[index % len(pool)])
+                        ok += 1
+                    except aiosms.SmsError:
+                        pass
+
+            async with anyio.create_task_group() as tg:
+                for first in range(start, start + min(callers, count)):
+                    tg.start_soon(caller, first)
+            return ok
+
+        yield send
+
+
+async def callers(ctx: Context) -> None:
+    url = ctx.server.url
+    pool = ctx.pool
+    rows: list[tuple[str, Opener]] = []
+    for n in CALLERS:
+
+        def opener(n: int = n) -> AbstractAsyncContextManager[SendFn]:
+            return aiosms_callers(
+                mysms(url, "json", PACKET_CONCURRENCY, None), pool, n, CALLERS_MAX_PENDING
+            )
+
+        rows.append((str(n), opener))
+    # Each caller sends at least 20 messages in a timed run, so starting the tasks is
+    # not what is measured.
+    fixed = {key: (2 if ctx.quick else 20) * int(key) for key, _ in rows}
+    await run_rows(
+        ctx,
+        "callers",
+        rows,
+        warmup=0 if ctx.quick else 2_000,
+        fixed=fixed,
+        low=0,
+        high=0,
+        unit="msgs/s",
+    )
+    first = ctx.median(f"callers/{CALLERS[0]}")
+    table_rows = []
+    for n in CALLERS:
+        stat = ctx.results[f"callers/{n}"]
+        table_rows.append(
+            [
+                f"{n:,}",
+                f"{max(0, n - CALLERS_MAX_PENDING):,}",
+                fmt_rate(stat.median),
+                spread(stat),
+                fmt_ratio(ratio(stat.median, first)),
+                fmt_pct(stat.client_cpu),
+            ]
+        )
+    print(
+        heading(
+            "callers",
+            "my-sms JSON, tasks each awaiting Batcher.send in a loop, "
+            f"max_pending={CALLERS_MAX_PENDING}, packets of up to 100",
+            ctx,
+        )
+    )
+    print(
+        table(
+            [
+                "callers",
+                "waiting for room",
+                "msgs/s",
+                "min–max",
+                f"÷ {CALLERS[0]} callers",
+                "client CPU",
+            ],
+            table_rows,
+        )
+    )
+    print(
+        "\nCallers beyond max_pending wait for room; a freed place wakes one of them, "
+        "so the rate should not fall as they grow."
+    )
+
+
 # -- million -------------------------------------------------------------------------------
 
 
@@ -891,6 +992,7 @@ RUNNERS = {
     "fanout": fanout,
     "packets": packets,
     "latency": latency,
+    "callers": callers,
     "million": million,
     "latency50": latency50,
 }

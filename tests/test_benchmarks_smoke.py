@@ -14,6 +14,7 @@ HEADERS = (
     "### fanout",
     "### packets",
     "### latency —",
+    "### callers",
     "### million",
     "### latency50",
     "### targets",

@@ -1,0 +1,116 @@
+"""Room in the Batcher (``max_pending``): waiters are served first come, first served,
+one freed place wakes one waiter, and no place is ever lost to a cancelled waiter."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import anyio
+import pytest
+
+import aiosms
+from aiosms._batcher import _Window
+from aiosms.testing import FakeMySms
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_free_place_is_taken_without_waiting() -> None:
+    window = _Window(2)
+    assert window.try_take()
+    await window.take()
+    assert window.held == 2
+    assert not window.try_take()
+    window.give(2)
+    assert window.held == 0
+
+
+async def test_freed_places_go_to_the_longest_waiters_in_order() -> None:
+    window = _Window(1)
+    await window.take()
+    served: list[int] = []
+
+    async def waiter(number: int) -> None:
+        await window.take()
+        served.append(number)
+
+    async with anyio.create_task_group() as tg:
+        for number in range(5):
+            tg.start_soon(waiter, number)
+            await anyio.wait_all_tasks_blocked()
+        window.give()  # one place: only the first waiter may go
+        await anyio.wait_all_tasks_blocked()
+        assert served == [0]
+        assert window.held == 1
+        for _ in range(4):
+            window.give()
+            await anyio.wait_all_tasks_blocked()
+    assert served == [0, 1, 2, 3, 4]
+    assert window.held == 1
+
+
+async def test_a_cancelled_waiter_leaves_the_queue() -> None:
+    window = _Window(1)
+    await window.take()
+    served: list[str] = []
+
+    async def waiter(name: str, scope: anyio.CancelScope) -> None:
+        with scope:
+            await window.take()
+            served.append(name)
+
+    first, second = anyio.CancelScope(), anyio.CancelScope()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(waiter, "first", first)
+        await anyio.wait_all_tasks_blocked()
+        tg.start_soon(waiter, "second", second)
+        await anyio.wait_all_tasks_blocked()
+        first.cancel()
+        await anyio.wait_all_tasks_blocked()
+        window.give()
+    assert served == ["second"]
+    assert window.held == 1
+
+
+async def test_a_place_handed_to_a_waiter_cancelled_in_the_same_instant_is_not_lost() -> None:
+    window = _Window(1)
+    await window.take()
+    holding: list[str] = []
+
+    async def waiter(name: str, scope: anyio.CancelScope) -> None:
+        with scope:
+            await window.take()
+            holding.append(name)
+
+    first, second = anyio.CancelScope(), anyio.CancelScope()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(waiter, "first", first)
+        await anyio.wait_all_tasks_blocked()
+        tg.start_soon(waiter, "second", second)
+        await anyio.wait_all_tasks_blocked()
+        # The place goes to "first", which is cancelled before it runs again.
+        window.give()
+        first.cancel()
+        await anyio.wait_all_tasks_blocked()
+        # Whichever way the backend resolves that race, exactly one task holds the
+        # one place, and nobody is left waiting for a place that is free.
+        assert len(holding) == 1
+        assert window.held == 1
+        # Its holder gives the place back: if "first" kept it, "second" gets it now.
+        window.give()
+        await anyio.wait_all_tasks_blocked()
+    assert holding in (["second"], ["first", "second"])
+    # Every holder but the one that gave back still holds its place: none leaked.
+    assert window.held == len(holding) - 1
+
+
+async def test_send_callers_beyond_max_pending_are_served_in_call_order() -> None:
+    fake = FakeMySms(balance=Decimal(10**6))
+    sms = fake.client(sender="MyShop")
+    batcher = aiosms.Batcher(sms, max_pending=1, max_batch_size=1)
+    async with sms, batcher, anyio.create_task_group() as tg:
+        for number in range(8):
+            message = aiosms.Message(to=f"7911000000{number}", text=f"#{number}")
+            tg.start_soon(batcher.send, message)
+            await anyio.wait_all_tasks_blocked()
+    assert [entry.text for entry in fake.ledger] == [f"#{n}" for n in range(8)]
