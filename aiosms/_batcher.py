@@ -601,8 +601,9 @@ class Batcher:
             receipts = [failed(m, unknown.clone()) for m in messages]
         if self._stopped is None:
             for receipt in receipts:
-                if isinstance(receipt.error, ACCOUNT_LEVEL):
-                    self._stop(receipt.error)
+                error = receipt.error
+                if error is not None and isinstance(error, ACCOUNT_LEVEL):
+                    self._stop(error)
                     break
         self._deliver(batch, receipts)
 

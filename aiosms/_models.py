@@ -54,6 +54,7 @@ class DeliveryState(str, enum.Enum):
 
 
 _FINAL = frozenset({DeliveryState.DELIVERED, DeliveryState.UNDELIVERED, DeliveryState.REJECTED})
+_REJECTED, _UNKNOWN = DeliveryState.REJECTED, DeliveryState.UNKNOWN
 
 
 def mask_phone(number: str | None) -> str | None:
@@ -119,10 +120,8 @@ class Receipt:
     @property
     def ok(self) -> bool:
         """True when the gateway accepted the message."""
-        return self.error is None and self.state not in (
-            DeliveryState.REJECTED,
-            DeliveryState.UNKNOWN,
-        )
+        state = self.state
+        return self.error is None and state is not _REJECTED and state is not _UNKNOWN
 
 
 @attrs.frozen(slots=True, repr=False)

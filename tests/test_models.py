@@ -395,3 +395,24 @@ def test_raising_a_clone_does_not_touch_the_originals_traceback() -> None:
         raise twin
     assert caught.value is twin
     assert original.__traceback__ is None
+
+
+@pytest.mark.parametrize(
+    ("state", "taken"),
+    [
+        (DeliveryState.QUEUED, True),
+        (DeliveryState.SENT, True),
+        (DeliveryState.DELIVERED, True),
+        (DeliveryState.UNDELIVERED, True),
+        (DeliveryState.REJECTED, False),
+        (DeliveryState.UNKNOWN, False),
+    ],
+)
+def test_a_receipt_is_ok_when_the_gateway_took_the_message(
+    state: DeliveryState, taken: bool
+) -> None:
+    message = _message()
+    assert aiosms.Receipt(message, "1", state).ok is taken
+    # An error always means not ok, whatever the state says.
+    error = aiosms.GatewayError(provider="my-sms", code=-14, text="error sending the message")
+    assert aiosms.Receipt(message, "1", state, error).ok is False
