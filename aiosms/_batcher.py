@@ -601,9 +601,9 @@ class Batcher:
             receipts = [failed(m, unknown.clone()) for m in messages]
         if self._stopped is None:
             for receipt in receipts:
-                error = receipt.error
-                if error is not None and isinstance(error, ACCOUNT_LEVEL):
-                    self._stop(error)
+                refusal = receipt.error
+                if refusal is not None and isinstance(refusal, ACCOUNT_LEVEL):
+                    self._stop(refusal)
                     break
         self._deliver(batch, receipts)
 
