@@ -14,7 +14,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -65,7 +65,9 @@ class _Window:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.held = 0
-        self._waiters: deque[anyio.Event] = deque()
+        # An ordered set: first come, first served, and a cancelled waiter leaves
+        # in O(1) (thousands may give up at once).
+        self._waiters: OrderedDict[anyio.Event, None] = OrderedDict()
 
     def try_take(self) -> bool:
         """Take a place if one is free, without waiting (or yielding)."""
@@ -79,7 +81,7 @@ class _Window:
             self.held += 1
             return
         handed = anyio.Event()
-        self._waiters.append(handed)
+        self._waiters[handed] = None
         try:
             await handed.wait()
         except BaseException:
@@ -87,7 +89,7 @@ class _Window:
                 # The place came in the same instant the wait was cancelled: pass it on.
                 self.give()
             else:
-                self._waiters.remove(handed)
+                del self._waiters[handed]
             raise
 
     def give(self, count: int = 1) -> None:
@@ -95,7 +97,7 @@ class _Window:
         waiters = self._waiters
         while waiters and self.held < self.limit:
             self.held += 1
-            waiters.popleft().set()
+            waiters.popitem(last=False)[0].set()
 
 
 class _Collector:
@@ -689,7 +691,9 @@ class Batcher:
             batch.keep(kept)
             self._pending.give(gone)
         if collector.window.held > len(collector.receipts) + gone:
-            # Some are in sealed packets: workers must look for them from now on.
+            # Some of its messages are beyond the open packet: in sealed packets, or
+            # with a feeder about to add them. Workers look for them from now on (the
+            # count never goes down: a look costs little next to a wrong send).
             self._departures += 1
 
     def _fail_unsent(self, error: SmsError) -> None:

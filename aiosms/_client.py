@@ -116,8 +116,8 @@ class BaseClient:
         self._password = _Secret(password)
         self.sender = sender
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
-        self.format: Format = _choice(format, "format", ("json", "xml"))  # type: ignore[assignment]
-        self.method: HttpMethod = _choice(method, "method", ("POST", "GET"))  # type: ignore[assignment]
+        self._format: Format = _choice(format, "format", ("json", "xml"))  # type: ignore[assignment]
+        self._method: HttpMethod = _choice(method, "method", ("POST", "GET"))  # type: ignore[assignment]
         self.max_concurrency = positive_int(max_concurrency, "max_concurrency")
         self.retry = retry or RetryPolicy()
         default_timeout = _as_timeout(timeout) or DEFAULT_TIMEOUT
@@ -172,6 +172,17 @@ class BaseClient:
         # Shielded so a cancelled caller still returns every pooled connection.
         with anyio.CancelScope(shield=True):
             await self._transport.aclose()
+
+    @property
+    def format(self) -> Format:
+        """``"json"`` or ``"xml"``, fixed when the client is built."""
+        return self._format
+
+    @property
+    def method(self) -> HttpMethod:
+        """``"POST"`` or ``"GET"``, fixed when the client is built (the transport was
+        checked against it then)."""
+        return self._method
 
     @property
     def closed(self) -> bool:

@@ -54,7 +54,7 @@ class DeliveryState(str, enum.Enum):
 
 
 _FINAL = frozenset({DeliveryState.DELIVERED, DeliveryState.UNDELIVERED, DeliveryState.REJECTED})
-_REJECTED, _UNKNOWN = DeliveryState.REJECTED, DeliveryState.UNKNOWN
+_NOT_TAKEN = (DeliveryState.REJECTED, DeliveryState.UNKNOWN)
 
 
 def mask_phone(number: str | None) -> str | None:
@@ -120,8 +120,8 @@ class Receipt:
     @property
     def ok(self) -> bool:
         """True when the gateway accepted the message."""
-        state = self.state
-        return self.error is None and state is not _REJECTED and state is not _UNKNOWN
+        # A module-level tuple: identity first, so a member costs no comparison.
+        return self.error is None and self.state not in _NOT_TAKEN
 
 
 @attrs.frozen(slots=True, repr=False)

@@ -92,7 +92,8 @@ def check_ttl(value: object) -> int | None:
         raise ValidationError("ttl", f"must be an int, not {type(value).__name__}")
     if value <= 0:
         raise ValidationError("ttl", "must be positive")
-    return value
+    # A plain int: a subclass's str() could be anything on the wire.
+    return int(value)
 
 
 def check_sender_type(value: object) -> str | None:

@@ -72,7 +72,7 @@ async def test_a_cancelled_waiter_leaves_the_queue() -> None:
     assert window.held == 1
 
 
-async def test_a_place_handed_to_a_waiter_cancelled_in_the_same_instant_is_not_lost() -> None:
+async def test_a_waiter_cancelled_as_its_place_is_handed_leaves_no_place_lost() -> None:
     window = _Window(1)
     await window.take()
     holding: list[str] = []
@@ -88,7 +88,8 @@ async def test_a_place_handed_to_a_waiter_cancelled_in_the_same_instant_is_not_l
         await anyio.wait_all_tasks_blocked()
         tg.start_soon(waiter, "second", second)
         await anyio.wait_all_tasks_blocked()
-        # The place goes to "first", which is cancelled before it runs again.
+        # The place goes to "first", which is cancelled before it runs again (it may
+        # still return from take(), or pass the place on to "second").
         window.give()
         first.cancel()
         await anyio.wait_all_tasks_blocked()
@@ -114,3 +115,28 @@ async def test_send_callers_beyond_max_pending_are_served_in_call_order() -> Non
             tg.start_soon(batcher.send, message)
             await anyio.wait_all_tasks_blocked()
     assert [entry.text for entry in fake.ledger] == [f"#{n}" for n in range(8)]
+
+
+async def test_a_waiter_cancelled_just_before_a_place_is_freed_never_gets_it() -> None:
+    window = _Window(1)
+    await window.take()
+    holding: list[str] = []
+
+    async def waiter(name: str, scope: anyio.CancelScope) -> None:
+        with scope:
+            await window.take()
+            holding.append(name)
+
+    first, second = anyio.CancelScope(), anyio.CancelScope()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(waiter, "first", first)
+        await anyio.wait_all_tasks_blocked()
+        tg.start_soon(waiter, "second", second)
+        await anyio.wait_all_tasks_blocked()
+        first.cancel()
+        window.give()
+        await anyio.wait_all_tasks_blocked()
+    # Whether "first" left the queue before the give or gave the place back after,
+    # "second" holds it, and the window counts exactly that one place.
+    assert holding == ["second"]
+    assert window.held == 1

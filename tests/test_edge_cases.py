@@ -280,3 +280,39 @@ async def test_the_1000sms_client_keeps_no_readable_password_after_sending(
     async with sms:
         await sms.send(msg())
     assert "S3cr3t-XYZ" not in repr(vars(sms))
+
+
+# -- my-sms JSON packets ----------------------------------------------------------------
+
+
+async def test_a_refusal_of_the_whole_request_decides_even_when_its_data_is_junk() -> None:
+    # The request status is the gateway's answer for the packet; entries it cannot
+    # have processed do not make the refusal an unknown outcome.
+    async with mysms_replying(b'{"state": "-13", "data": "junk"}') as sms:
+        with pytest.raises(aiosms.InsufficientFundsError) as refused:
+            await sms.send(msg())
+    assert refused.value.may_have_been_sent is False
+
+
+async def test_one_unreadable_entry_makes_the_whole_accepted_packet_unknown() -> None:
+    body = b'{"state":"0","data":[{"id":"a","state":"2"},{"id":"b"},{"id":"c","state":"2"}]}'
+    async with mysms_replying(body) as sms:
+        receipts = await sms.send_many([msg("one"), msg("two"), msg("three")])
+    assert [r.state for r in receipts] == [DeliveryState.UNKNOWN] * 3
+    assert all(isinstance(r.error, aiosms.DeliveryUnknownError) for r in receipts)
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_a_packet_mixing_message_and_client_senders_carries_each_exactly(
+    fmt: str,
+) -> None:
+    fake = FakeMySms(senders=["MyShop", 'Say "Hi"', "O'Hara"])
+    senders = [None, 'Say "Hi"', None, "O'Hara", "MyShop"]
+    messages = [msg(f"text {n}", sender=s) for n, s in enumerate(senders)]
+    async with fake.client(sender="MyShop", format=fmt) as sms:
+        receipts = await sms.send_many(messages)
+    expected = [s or "MyShop" for s in senders]
+    assert [r.sender for r in receipts] == expected
+    assert [(e.sender, e.text) for e in fake.ledger] == [
+        (s, f"text {n}") for n, s in enumerate(expected)
+    ]

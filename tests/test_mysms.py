@@ -380,3 +380,12 @@ async def test_a_numeric_sender_of_15_digits_is_accepted(fake_mysms: FakeMySms) 
         receipt = await sms.send(msg(sender="123456789012345"))
     assert receipt.sender == "123456789012345"
     assert fake_mysms.ledger[0].sender == "123456789012345"
+
+
+def test_format_and_method_are_fixed_once_the_client_is_built() -> None:
+    sms = aiosms.MySms(username="u", password="fake-password", format="xml", method="GET")
+    assert (sms.format, sms.method) == ("xml", "GET")
+    with pytest.raises(AttributeError):
+        sms.format = "json"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        sms.method = "POST"  # type: ignore[misc]

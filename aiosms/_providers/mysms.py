@@ -222,14 +222,16 @@ class MySms(BaseClient):
         self.username = username
         self.packet_size = packet_size
         # The last sender name that passed the rules: a campaign repeats one.
-        self._checked_sender: str | None = None
-        self._checked_sender_json = ""
+        # The last sender name that passed the rules, and its JSON form: a campaign
+        # repeats one, so it is checked and encoded once.
+        self._checked_sender: tuple[str, str] | None = None
         #: Your price of one SMS part: my-sms publishes none, so receipts have a
         #: ``cost`` (price × parts) only when you give it.
         self.price = _price(price)
         content_type = "application/json" if self.format == "json" else "application/xml"
         self._headers = {"content-type": f"{content_type}; charset=utf-8"}
-        # JSON POST packets are joined from messages encoded as they are taken in.
+        # Decided once: a message's wire form is made when it is taken in (a Batcher
+        # does that long before its packet is built), so both must agree on the form.
         self._json_packets = self.format == "json" and self.method == "POST"
 
     def __repr__(self) -> str:
@@ -327,19 +329,21 @@ class MySms(BaseClient):
     def _post(self, path: str, body: bytes) -> WireRequest:
         return WireRequest("POST", self._url(path), content=body, headers=self._headers)
 
-    def _sender_of(self, message: Message) -> str:
+    def _sender_of(self, message: Message) -> tuple[str, str]:
+        """The message's sender name, checked, and its JSON string form."""
         sender = message.sender or self.sender
         if sender is None:
             raise ValidationError("sender", "no sender on the message or the client")
-        if sender is not self._checked_sender:
+        checked = self._checked_sender
+        if checked is None or sender is not checked[0]:
             v.check_mysms_sender(sender)
-            self._checked_sender = sender
-            self._checked_sender_json = encode_json_string(sender)
-        return sender
+            checked = self._checked_sender = (sender, encode_json_string(sender))
+        return checked
 
     def _wire_message(self, message: Message) -> dict[str, str]:
         """The message as the gateway's fields, after the gateway's own rules."""
-        wire = {"source": self._sender_of(message), "destination": message.to, "text": message.text}
+        sender = self._sender_of(message)[0]
+        wire = {"source": sender, "destination": message.to, "text": message.text}
         if message.at is not None:
             wire["date"] = v.moscow_time(message.at)
         if message.ttl is not None:
@@ -352,15 +356,14 @@ class MySms(BaseClient):
         A packet body is then a join of strings: no dict per message, and no walk of
         a thousand of them at send time.
         """
-        self._sender_of(message)
         fragment = (
-            f'{{"source":{self._checked_sender_json},"destination":'
+            f'{{"source":{self._sender_of(message)[1]},"destination":'
             f'{encode_json_string(message.to)},"text":{encode_json_string(message.text)}'
         )
         if message.at is not None:
             fragment += f',"date":{encode_json_string(v.moscow_time(message.at))}'
         if message.ttl is not None:
-            fragment += f',"ttl":"{message.ttl}"'
+            fragment += f',"ttl":{encode_json_string(str(message.ttl))}'
         return fragment + "}"
 
     def _send_request(self, wires: Sequence[_Wire]) -> WireRequest:
@@ -374,7 +377,9 @@ class MySms(BaseClient):
             }
             params.update((key, wire[key]) for key in ("date", "ttl") if key in wire)
             return WireRequest("GET", self._url(f"send/{self.format}"), params=params)
-        if self.format == "json":
+        if self._json_packets:
+            # Every wire form is a fragment here: _prepare decides on the same flag,
+            # and format and method cannot change after construction.
             head = dumps_json({"auth": self._auth()})[:-1]
             data = ",".join(cast("Sequence[str]", wires)).encode()
             return self._post("send/json", b"".join((head, b',"data":[', data, b"]}")))
@@ -445,29 +450,30 @@ class MySms(BaseClient):
         sender, price = self.sender, self.price
         # A campaign's packet repeats its text: count each distinct one once.
         parts: dict[str, int] = {}
-        try:
-            for message, entry in zip(messages, data, strict=True):
+        for message, entry in zip(messages, data, strict=True):
+            # Only reading the entry may fail here: a bug further on must not pass for
+            # an unreadable reply.
+            try:
                 code, message_id = _entry(entry)
-                text = message.text
-                count = parts.get(text) or parts.setdefault(text, count_parts(text))
-                accepted = _ACCEPTED.get(code)
-                if accepted is None:
-                    append(_refused(message, code, message_id, message.sender or sender, count))
-                    continue
-                append(
-                    Receipt(
-                        message,
-                        message_id or None,
-                        accepted,
-                        None,
-                        count,
-                        None if price is None else price * count,
-                        code,
-                        message.sender or sender,
-                    )
+            except STRUCTURE_ERRORS:
+                raise _unreadable(messages) from None
+            text = message.text
+            count = parts.get(text) or parts.setdefault(text, count_parts(text))
+            accepted = _ACCEPTED.get(code)
+            if accepted is None:
+                append(_refused(message, code, message_id, message.sender or sender, count))
+                continue
+            append(
+                Receipt(
+                    message=message,
+                    message_id=message_id or None,
+                    state=accepted,
+                    parts=count,
+                    cost=None if price is None else price * count,
+                    code=code,
+                    sender=message.sender or sender,
                 )
-        except STRUCTURE_ERRORS:
-            raise _unreadable(messages) from None
+            )
         return receipts
 
     def _parse_status(self, body: bytes, ids: list[str]) -> list[StatusReport]:
