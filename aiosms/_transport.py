@@ -169,8 +169,6 @@ class HttpxTransport:
             # A custom transport brings its own TLS (if any): no bundle to load then.
             verify=default_ssl_context() if http_transport is None else True,
         )
-        # A caller's own client keeps its own timeout unless a call overrides it.
-        self._timeout = timeout if self._owns_client else None
         #: Connections aiosms's own pool may open; None for a caller's client or a
         #: custom httpx transport (no pool of aiosms's to size).
         self.max_connections = (
@@ -195,7 +193,9 @@ class HttpxTransport:
                 content=request.content,
                 headers=request.headers,
                 follow_redirects=False,
-                timeout=timeout or self._timeout or httpx.USE_CLIENT_DEFAULT,
+                # Without a per-call timeout, the client's own: aiosms's client was
+                # built with the default, and a caller's client keeps its own.
+                timeout=timeout or httpx.USE_CLIENT_DEFAULT,
             )
         except (httpx.RequestError, httpx.InvalidURL, httpx.StreamError) as exc:
             # Any failure httpx may raise (a broken gzip body included): its text and
