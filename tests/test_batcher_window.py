@@ -3,6 +3,8 @@ one freed place wakes one waiter, and no place is ever lost to a cancelled waite
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 
 import anyio
@@ -49,60 +51,70 @@ async def test_freed_places_go_to_the_longest_waiters_in_order() -> None:
     assert window.held == 1
 
 
-async def test_a_cancelled_waiter_leaves_the_queue() -> None:
-    window = _Window(1)
-    await window.take()
-    served: list[str] = []
+class TwoWaiters:
+    """A full window of one place, and two tasks queued for it in order."""
 
-    async def waiter(name: str, scope: anyio.CancelScope) -> None:
+    def __init__(self) -> None:
+        self.window = _Window(1)
+        self.holding: list[str] = []
+        self.first, self.second = anyio.CancelScope(), anyio.CancelScope()
+
+    async def _waiter(self, name: str, scope: anyio.CancelScope) -> None:
         with scope:
-            await window.take()
-            served.append(name)
+            await self.window.take()
+            self.holding.append(name)
 
-    first, second = anyio.CancelScope(), anyio.CancelScope()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(waiter, "first", first)
+    @asynccontextmanager
+    async def queued(self) -> AsyncIterator[None]:
+        await self.window.take()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._waiter, "first", self.first)
+            await anyio.wait_all_tasks_blocked()
+            tg.start_soon(self._waiter, "second", self.second)
+            await anyio.wait_all_tasks_blocked()
+            yield
+
+
+async def test_a_cancelled_waiter_leaves_the_queue() -> None:
+    two = TwoWaiters()
+    async with two.queued():
+        two.first.cancel()
         await anyio.wait_all_tasks_blocked()
-        tg.start_soon(waiter, "second", second)
-        await anyio.wait_all_tasks_blocked()
-        first.cancel()
-        await anyio.wait_all_tasks_blocked()
-        window.give()
-    assert served == ["second"]
-    assert window.held == 1
+        two.window.give()
+    assert two.holding == ["second"]
+    assert two.window.held == 1
 
 
 async def test_a_waiter_cancelled_as_its_place_is_handed_leaves_no_place_lost() -> None:
-    window = _Window(1)
-    await window.take()
-    holding: list[str] = []
-
-    async def waiter(name: str, scope: anyio.CancelScope) -> None:
-        with scope:
-            await window.take()
-            holding.append(name)
-
-    first, second = anyio.CancelScope(), anyio.CancelScope()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(waiter, "first", first)
-        await anyio.wait_all_tasks_blocked()
-        tg.start_soon(waiter, "second", second)
-        await anyio.wait_all_tasks_blocked()
+    two = TwoWaiters()
+    async with two.queued():
         # The place goes to "first", which is cancelled before it runs again (it may
         # still return from take(), or pass the place on to "second").
-        window.give()
-        first.cancel()
+        two.window.give()
+        two.first.cancel()
         await anyio.wait_all_tasks_blocked()
         # Whichever way the backend resolves that race, exactly one task holds the
         # one place, and nobody is left waiting for a place that is free.
-        assert len(holding) == 1
-        assert window.held == 1
+        assert len(two.holding) == 1
+        assert two.window.held == 1
         # Its holder gives the place back: if "first" kept it, "second" gets it now.
-        window.give()
+        two.window.give()
         await anyio.wait_all_tasks_blocked()
-    assert holding in (["second"], ["first", "second"])
+    assert two.holding in (["second"], ["first", "second"])
     # Every holder but the one that gave back still holds its place: none leaked.
-    assert window.held == len(holding) - 1
+    assert two.window.held == len(two.holding) - 1
+
+
+async def test_a_waiter_cancelled_just_before_a_place_is_freed_never_gets_it() -> None:
+    two = TwoWaiters()
+    async with two.queued():
+        two.first.cancel()
+        two.window.give()
+        await anyio.wait_all_tasks_blocked()
+    # Whether "first" left the queue before the give or gave the place back after,
+    # "second" holds it, and the window counts exactly that one place.
+    assert two.holding == ["second"]
+    assert two.window.held == 1
 
 
 async def test_send_callers_beyond_max_pending_are_served_in_call_order() -> None:
@@ -115,28 +127,3 @@ async def test_send_callers_beyond_max_pending_are_served_in_call_order() -> Non
             tg.start_soon(batcher.send, message)
             await anyio.wait_all_tasks_blocked()
     assert [entry.text for entry in fake.ledger] == [f"#{n}" for n in range(8)]
-
-
-async def test_a_waiter_cancelled_just_before_a_place_is_freed_never_gets_it() -> None:
-    window = _Window(1)
-    await window.take()
-    holding: list[str] = []
-
-    async def waiter(name: str, scope: anyio.CancelScope) -> None:
-        with scope:
-            await window.take()
-            holding.append(name)
-
-    first, second = anyio.CancelScope(), anyio.CancelScope()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(waiter, "first", first)
-        await anyio.wait_all_tasks_blocked()
-        tg.start_soon(waiter, "second", second)
-        await anyio.wait_all_tasks_blocked()
-        first.cancel()
-        window.give()
-        await anyio.wait_all_tasks_blocked()
-    # Whether "first" left the queue before the give or gave the place back after,
-    # "second" holds it, and the window counts exactly that one place.
-    assert holding == ["second"]
-    assert window.held == 1
