@@ -112,14 +112,15 @@ _Wire = str | dict[str, str]
 
 
 class _Entry(NamedTuple):
-    # A tuple, not an attrs class: a packet reply makes one per message, and tuples
-    # of plain values drop out of the garbage collector's tracking.
+    # A tuple, not an attrs class: a status reply makes one per id, and tuples of
+    # plain values drop out of the garbage collector's tracking.
     state: int
     id: str = ""
 
 
 @attrs.frozen(slots=True)
 class _ReplyHead:
+    # A send reply's request status alone: its entries become receipts in one pass.
     state: int
 
 
@@ -221,7 +222,6 @@ class MySms(BaseClient):
         )
         self.username = username
         self.packet_size = packet_size
-        # The last sender name that passed the rules: a campaign repeats one.
         # The last sender name that passed the rules, and its JSON form: a campaign
         # repeats one, so it is checked and encoded once.
         self._checked_sender: tuple[str, str] | None = None
