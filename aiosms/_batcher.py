@@ -212,7 +212,8 @@ class Batcher:
       A lost reply makes its whole packet unknown, so the default (100) is modest.
     - ``linger``: seconds a packet waits for company after its first message.
     - ``max_concurrency``: requests in flight (default: the client's).
-    - ``max_pending``: messages held at once; beyond it, ``send`` and ``send_all`` wait.
+    - ``max_pending``: messages held at once; beyond it, ``send`` and ``send_all`` wait,
+      first come, first served.
     - ``rate``: at most this many messages per second (a packet waits for tokens for all
       its messages; bursts are at most one packet).
     - ``on_receipt``: called with each receipt nobody is waiting for any more (a cancelled
