@@ -24,7 +24,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from aiosms._client import positive_int
+from aiosms import _validation as v
 from aiosms._errors import (
     ClosedError,
     DeliveryUnknownError,
@@ -239,14 +239,12 @@ class Batcher:
         rate: float | None = None,
         on_receipt: Callable[[Receipt], None] | None = None,
     ) -> None:
-        positive_int(max_batch_size, "max_batch_size")
-        positive_int(max_pending, "max_pending")
-        if max_concurrency is not None:
-            positive_int(max_concurrency, "max_concurrency")
-        if not isinstance(linger, (int, float)) or linger < 0:
-            raise ValidationError("linger", "must be a non-negative number of seconds")
-        if rate is not None and (not isinstance(rate, (int, float)) or rate <= 0):
-            raise ValidationError("rate", "must be a positive number of messages per second")
+        max_batch_size = v.positive_int(max_batch_size, "max_batch_size")
+        max_pending = v.positive_int(max_pending, "max_pending")
+        max_concurrency = v.optional(v.positive_int, max_concurrency, "max_concurrency")
+        linger = v.non_negative_number(linger, "linger")
+        if rate is not None:
+            rate = v.positive_number(rate, "rate", " of messages per second")
         if on_receipt is not None and (
             inspect.iscoroutinefunction(on_receipt)
             or inspect.iscoroutinefunction(getattr(on_receipt, "__call__", None))  # noqa: B004
@@ -728,6 +726,11 @@ class Batcher:
         no message id cannot be tracked: it is reported at once with its own state and
         an error saying so.
         """
+        interval = v.positive_number(interval, "interval")
+        max_interval = v.positive_number(max_interval, "max_interval")
+        if max_interval < interval:
+            raise ValidationError("max_interval", "must not be less than interval")
+        deadline = v.optional(v.positive_number, deadline, "deadline")
         known: dict[str, DeliveryState | None] = {}
         for entry in receipts_or_ids:
             if isinstance(entry, Receipt):

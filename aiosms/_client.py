@@ -38,6 +38,13 @@ from aiosms._transport import (
     WireRequest,
     WireResponse,
 )
+from aiosms._validation import (
+    non_negative_int,
+    non_negative_number,
+    optional,
+    positive_int,
+    positive_number,
+)
 
 T = TypeVar("T")
 Self = TypeVar("Self", bound="BaseClient")
@@ -59,22 +66,28 @@ class _State(enum.Enum):
 def _as_timeout(
     value: float | httpx.Timeout | None, field: str = "timeout"
 ) -> httpx.Timeout | None:
-    if value is None or isinstance(value, httpx.Timeout):
+    if value is None:
+        return None
+    if isinstance(value, httpx.Timeout):
+        # httpx takes any float: a NaN here would make a send's outcome look unknown.
+        for phase in ("connect", "read", "write", "pool"):
+            optional(positive_number, getattr(value, phase), f"{field}.{phase}")
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValidationError(field, "must be a positive number of seconds or an httpx.Timeout")
-    return httpx.Timeout(float(value))
+    return httpx.Timeout(positive_number(value, field))
+
+
+def _check_limits(limits: object) -> httpx.Limits:
+    if not isinstance(limits, httpx.Limits):
+        raise ValidationError("limits", f"must be an httpx.Limits, not {type(limits).__name__}")
+    optional(positive_int, limits.max_connections, "limits.max_connections")
+    optional(non_negative_int, limits.max_keepalive_connections, "limits.max_keepalive_connections")
+    optional(non_negative_number, limits.keepalive_expiry, "limits.keepalive_expiry")
+    return limits
 
 
 def _choice(value: str, field: str, allowed: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise ValidationError(field, f"must be one of {', '.join(map(repr, allowed))}")
-    return value
-
-
-def positive_int(value: int, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(field, "must be a positive int")
     return value
 
 
@@ -119,8 +132,13 @@ class BaseClient:
         self._format: Format = _choice(format, "format", ("json", "xml"))  # type: ignore[assignment]
         self._method: HttpMethod = _choice(method, "method", ("POST", "GET"))  # type: ignore[assignment]
         self.max_concurrency = positive_int(max_concurrency, "max_concurrency")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ValidationError(
+                "retry", f"must be an aiosms.RetryPolicy or None, not {type(retry).__name__}"
+            )
         self.retry = retry or RetryPolicy()
         default_timeout = _as_timeout(timeout) or DEFAULT_TIMEOUT
+        limits = _check_limits(limits)
         if sum(x is not None for x in (http_client, http_transport, transport)) > 1:
             raise ValidationError(
                 "http_client", "give at most one of http_client, http_transport and transport"
@@ -442,4 +460,5 @@ __all__ = [
     "Format",
     "HttpMethod",
     "fan_out",
+    "positive_int",
 ]

@@ -7,10 +7,14 @@ delivered is ever tried twice.
 
 from __future__ import annotations
 
+import math
 import random
+from collections.abc import Callable
 from typing import Any
 
 import attrs
+
+from aiosms import _validation as v
 
 __all__ = ["RetryPolicy"]
 
@@ -21,9 +25,11 @@ MAX_RETRY_DELAY = 8.0
 MAX_RETRY_AFTER = 30.0
 
 
-def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must not be negative")
+def _check(check: Callable[[object, str], object]) -> Callable[[object, Any, object], None]:
+    def validator(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        check(value, attribute.name)
+
+    return validator
 
 
 @attrs.frozen(slots=True)
@@ -43,16 +49,25 @@ class RetryPolicy:
     1.7
     """
 
-    read_retries: int = attrs.field(default=DEFAULT_READ_RETRIES, validator=_non_negative)
-    send_retries: int = attrs.field(default=DEFAULT_SEND_RETRIES, validator=_non_negative)
-    initial_delay: float = attrs.field(default=INITIAL_RETRY_DELAY, validator=_non_negative)
-    max_delay: float = attrs.field(default=MAX_RETRY_DELAY, validator=_non_negative)
-    max_retry_after: float = attrs.field(default=MAX_RETRY_AFTER, validator=_non_negative)
-    jitter: float = attrs.field(default=0.25, validator=_non_negative)
+    read_retries: int = attrs.field(
+        default=DEFAULT_READ_RETRIES, validator=_check(v.non_negative_int)
+    )
+    send_retries: int = attrs.field(
+        default=DEFAULT_SEND_RETRIES, validator=_check(v.non_negative_int)
+    )
+    initial_delay: float = attrs.field(
+        default=INITIAL_RETRY_DELAY, validator=_check(v.non_negative_number)
+    )
+    max_delay: float = attrs.field(default=MAX_RETRY_DELAY, validator=_check(v.non_negative_number))
+    max_retry_after: float = attrs.field(
+        default=MAX_RETRY_AFTER, validator=_check(v.non_negative_number)
+    )
+    jitter: float = attrs.field(default=0.25, validator=_check(v.fraction))
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before retry number ``attempt`` (0 for the first)."""
-        if retry_after is not None:
-            return min(retry_after, self.max_retry_after)
-        base: float = min(self.initial_delay * 2**attempt, self.max_delay)
+        if retry_after is not None and math.isfinite(retry_after):
+            return max(0.0, min(retry_after, self.max_retry_after))
+        # The exponent is capped: 2**1100 no longer fits a float, and the wait is capped anyway.
+        base: float = min(self.initial_delay * 2 ** min(attempt, 64), self.max_delay)
         return base * (1 - self.jitter * random.random())

@@ -54,12 +54,16 @@ def test_ten_digits_starting_with_9_get_the_country_code_7() -> None:
     assert normalize_phone("9160000000") == "79160000000"
 
 
-def test_ten_digits_not_starting_with_9_are_kept_as_they_are() -> None:
-    assert normalize_phone("4951234567") == "4951234567"
+@pytest.mark.parametrize("raw", ["4951234567", "495 123-45-67", "+4951234567", "8123456789"])
+def test_ten_digits_not_starting_with_9_are_refused_as_lacking_the_country_code(raw: str) -> None:
+    # "4951234567" is a Moscow number without its 7: sent as it is it would go to +49.
+    with pytest.raises(aiosms.ValidationError) as caught:
+        normalize_phone(raw)
+    assert caught.value.field == "to"
+    assert "country code" in caught.value.rule
 
 
-def test_eight_as_first_of_ten_or_twelve_digits_is_not_rewritten() -> None:
-    assert normalize_phone("8123456789") == "8123456789"
+def test_eight_as_first_of_twelve_digits_is_not_rewritten() -> None:
     assert normalize_phone("812345678901") == "812345678901"
 
 
@@ -67,12 +71,47 @@ def test_nine_as_first_of_eleven_digits_is_not_prefixed() -> None:
     assert normalize_phone("91234567890") == "91234567890"
 
 
-def test_foreign_numbers_of_ten_to_fifteen_digits_are_accepted() -> None:
+def test_foreign_numbers_of_eleven_to_fifteen_digits_are_accepted() -> None:
     assert normalize_phone("+44 20 7946 0958") == "442079460958"
+    assert normalize_phone("+1 212 555 0100") == "12125550100"
     assert normalize_phone("123456789012345") == "123456789012345"
 
 
-@pytest.mark.parametrize("raw", ["12", "", "   ", "+", "123456789", "+7 911 222-33", "(---)"])
+@pytest.mark.parametrize(
+    "raw",
+    ["791122233334", "+7 (495) 123-45-67-8", "7 911 222 33 33 44", "+79112223333444"],
+)
+def test_a_number_starting_with_7_must_have_exactly_11_digits(raw: str) -> None:
+    with pytest.raises(aiosms.ValidationError) as caught:
+        normalize_phone(raw)
+    assert caught.value.field == "to"
+    assert "7" in caught.value.rule
+    assert "11" in caught.value.rule
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["0079112223333", "00 7 911 222-33-33", "+0079112223333", "0 911 222 33 33", "04951234567"],
+)
+def test_a_leading_0_or_00_is_refused_with_a_hint_to_write_the_international_form(
+    raw: str,
+) -> None:
+    with pytest.raises(aiosms.ValidationError) as caught:
+        normalize_phone(raw)
+    assert caught.value.field == "to"
+    assert "international form" in caught.value.rule
+    assert "00" in caught.value.rule
+
+
+@pytest.mark.parametrize("raw", ["", " ", "\t \n"])
+def test_an_empty_number_is_refused_as_empty(raw: str) -> None:
+    with pytest.raises(aiosms.ValidationError) as caught:
+        normalize_phone(raw)
+    assert caught.value.field == "to"
+    assert caught.value.rule == "must not be empty"
+
+
+@pytest.mark.parametrize("raw", ["12", "+", "123456789", "+7 911 222-33", "(---)"])
 def test_too_few_digits_is_a_validation_error_on_to(raw: str) -> None:
     with pytest.raises(aiosms.ValidationError) as caught:
         normalize_phone(raw)
@@ -121,20 +160,31 @@ def test_the_phone_error_is_also_a_value_error() -> None:
         normalize_phone("not a phone")
 
 
-# An independent oracle: the DESIGN.md rule spelt as regular expressions.
-_SHAPE = re.compile(r"\+?[0-9 ()\-]*")
+# An independent oracle: the rules of DESIGN.md and of the phone checks, spelt as
+# regular expressions. It returns the number, or a word the refusal's rule must hold.
+_SHAPE = re.compile(r"\s*\+?[0-9 ()\-]*\s*")
 
 
-def _expected_number(raw: str) -> str | None:
-    """What DESIGN.md says the number becomes, or None where it must be refused."""
+def _expected_number(raw: str) -> tuple[str | None, str | None]:
+    """(number, None) where DESIGN.md accepts it, (None, word in the rule) where not."""
+    if not raw.strip():
+        return None, "empty"
     if not _SHAPE.fullmatch(raw):
-        return None
+        return None, "digit"
     digits = re.sub(r"[^0-9]", "", raw)
+    if re.match(r"0", digits):
+        return None, "00"
     if re.fullmatch(r"8[0-9]{10}", digits):
         digits = "7" + digits[1:]
     elif re.fullmatch(r"9[0-9]{9}", digits):
         digits = "7" + digits
-    return digits if re.fullmatch(r"[0-9]{10,15}", digits) else None
+    elif re.fullmatch(r"[0-9]{10}", digits):
+        return None, "country code"
+    if not re.fullmatch(r"[0-9]{10,15}", digits):
+        return None, "digit"
+    if re.match(r"7", digits) and not re.fullmatch(r"7[0-9]{10}", digits):
+        return None, "11"
+    return digits, None
 
 
 _separators = st.sampled_from(["", "", "", " ", "-", "(", ")", " (", ") ", " - "])
@@ -144,7 +194,7 @@ _digit_runs = st.lists(
 ).map(lambda pairs: "".join(sep + digit for sep, digit in pairs))
 _russian_shaped = st.builds(
     lambda head, rest: head + rest,
-    st.sampled_from(["8", "9", "7"]),
+    st.sampled_from(["8", "9", "7", "0", "00", "4", "+7", "+00"]),
     st.lists(st.tuples(_separators, st.sampled_from("0123456789")), min_size=8, max_size=11).map(
         lambda pairs: "".join(sep + digit for sep, digit in pairs)
     ),
@@ -158,18 +208,20 @@ _phone_like = st.builds(
 
 @given(_phone_like)
 def test_phone_normalisation_agrees_with_the_design_rules(raw: str) -> None:
-    expected = _expected_number(raw)
+    expected, reason = _expected_number(raw)
     if expected is None:
         with pytest.raises(aiosms.ValidationError) as caught:
             normalize_phone(raw)
         assert caught.value.field == "to"
+        assert reason is not None
+        assert reason in caught.value.rule
     else:
         assert normalize_phone(raw) == expected
 
 
 @given(_phone_like)
 def test_a_normalised_number_normalises_to_itself(raw: str) -> None:
-    expected = _expected_number(raw)
+    expected, _ = _expected_number(raw)
     if expected is None:
         with pytest.raises(aiosms.ValidationError):
             normalize_phone(raw)

@@ -534,15 +534,7 @@ def _refused(
 
 
 def _price(value: Decimal | int | str | None) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        price = Decimal(value) if not isinstance(value, bool) else None
-    except (ArithmeticError, ValueError, TypeError):
-        price = None
-    if price is None or not price.is_finite() or price < 0:
-        raise ValidationError("price", "must be a non-negative amount, e.g. Decimal('2.50')")
-    return price
+    return v.optional(v.non_negative_amount, value, "price")
 
 
 def _report(message_id: str, entry: _Entry | None) -> StatusReport:
