@@ -3,20 +3,23 @@
 Written on anyio streams so it runs in the test's own event loop under asyncio
 and trio alike, and so faults can be real: a dropped connection is a TCP reset
 (SO_LINGER 0), a stall holds the socket open. Keep-alive, Content-Length bodies
-only: what httpx and aiohttp send.
+only: what httpx and aiohttp send. ``serve_in_thread`` runs it instead on an event
+loop of its own in a thread, for callers that have no loop to share (sync pytest
+fixtures, which then work under any async test plugin, or none).
 """
 
 from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, suppress
 from types import TracebackType
 from urllib.parse import parse_qsl, urlsplit
 
 import anyio
 from anyio.abc import SocketAttribute, SocketStream
+from anyio.from_thread import start_blocking_portal
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from aiosms.testing._gateway import FakeGateway, FakeRequest, Outcome
@@ -107,6 +110,22 @@ class LoopbackServer:
             gateway.open_connections -= 1
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
+
+
+@contextmanager
+def serve_in_thread(gateway: FakeGateway, *, port: int = 0) -> Iterator[str]:
+    """Serve ``gateway`` on 127.0.0.1 from a thread with its own event loop; yield the base URL.
+
+    The caller's code (and its event loop, if any) only talks to the fake over a real
+    socket, so it may run on asyncio, trio or no loop at all, under any test plugin.
+    The fake's state (ledger, calls, faults) is shared plain Python data: read it
+    once the client's call has returned.
+    """
+    with (
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(gateway.serve(port=port)) as base_url,
+    ):
+        yield base_url
 
 
 async def _handle_watching(
