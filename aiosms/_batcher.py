@@ -18,7 +18,7 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import anyio
 from anyio.abc import TaskGroup
@@ -34,13 +34,23 @@ from aiosms._errors import (
     TransportError,
     ValidationError,
 )
-from aiosms._models import DeliveryState, Message, Receipt, StatusReport, mask_phone
+from aiosms._models import (
+    DeliveryState,
+    Message,
+    Receipt,
+    StatusReport,
+    mask_phone,
+    refuse_unsendable,
+    unsendable_from,
+)
 from aiosms._providers._common import ACCOUNT_LEVEL, failed, not_sent, require_id
 
 if TYPE_CHECKING:
     from aiosms._client import BaseClient
 
 __all__ = ["Batcher"]
+
+Row = TypeVar("Row")
 
 logger = logging.getLogger("aiosms.batcher")
 
@@ -118,6 +128,23 @@ class _Collector:
     def wake(self) -> None:
         if not self.ready.is_set():
             self.ready.set()
+
+
+class _Refused:
+    """A row whose ``make`` raised ``ValidationError``: it becomes a REJECTED receipt."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: ValidationError) -> None:
+        self.error = error
+
+
+def _make(make: Callable[[Any], Message], row: Any) -> Message | _Refused:
+    try:
+        return make(row)
+    except ValidationError as invalid:
+        # No traceback kept: millions of bad rows must not keep their frames alive.
+        return _Refused(invalid.with_traceback(None))
 
 
 class _Waiter:
@@ -350,6 +377,7 @@ class Batcher:
         if not isinstance(message, Message):
             raise TypeError(f"expected an aiosms.Message, got {type(message).__name__}")
         self._check_open()
+        refuse_unsendable(message)
         wire = self.client._prepare(message)
         if self._stopped is not None:
             raise not_sent(self._stopped)
@@ -379,8 +407,21 @@ class Batcher:
             raise receipt.error
         return receipt
 
-    async def send_all(
+    @overload
+    def send_all(
         self, messages: Iterable[Message] | AsyncIterable[Message]
+    ) -> AsyncGenerator[Receipt, None]: ...
+
+    @overload
+    def send_all(
+        self, messages: Iterable[Row] | AsyncIterable[Row], *, make: Callable[[Row], Message]
+    ) -> AsyncGenerator[Receipt, None]: ...
+
+    async def send_all(
+        self,
+        messages: Iterable[Any] | AsyncIterable[Any],
+        *,
+        make: Callable[[Any], Message] | None = None,
     ) -> AsyncGenerator[Receipt, None]:
         """Send every message; yield one receipt per message as each completes.
 
@@ -390,13 +431,31 @@ class Batcher:
         stream never stops for one message. Breaking out withdraws what is still queued
         once the generator is closed (at once under ``contextlib.aclosing``); receipts
         of packets already in flight then go to ``on_receipt`` or the log.
+
+        With ``make``, the source holds rows of any kind and ``make(row)`` builds each
+        row's Message, here, as the row is read. A row for which ``make`` raises
+        ``ValidationError`` (a malformed number, empty text) becomes a REJECTED receipt
+        and the campaign goes on: the receipt's ``error.key`` and ``message.key`` are
+        the key the Message was given, and ``message`` holds what it was given, masked
+        in its repr and refused by every way to send. Any other exception from ``make``
+        (a bug in it) ends the stream after the receipts already due, like a failing
+        source; raise ``ValidationError(field, rule, key=...)`` yourself for a row you
+        refuse before building its Message.
         """
+        if make is not None and (
+            not callable(make)
+            or inspect.iscoroutinefunction(make)
+            or inspect.iscoroutinefunction(getattr(make, "__call__", None))  # noqa: B004
+        ):
+            raise ValidationError(
+                "make", "must be a plain function from a row to an aiosms.Message"
+            )
         self._check_open()
         assert self._tg is not None
         collector = _Collector(self.max_pending)
         scope = anyio.CancelScope()
         self._feeders.add(scope)
-        self._tg.start_soon(self._feed, messages, collector, scope)
+        self._tg.start_soon(self._feed, messages, collector, scope, make)
         try:
             while True:
                 if collector.receipts:
@@ -421,19 +480,24 @@ class Batcher:
 
     async def _feed(
         self,
-        messages: Iterable[Message] | AsyncIterable[Message],
+        messages: Iterable[Any] | AsyncIterable[Any],
         collector: _Collector,
         scope: anyio.CancelScope,
+        make: Callable[[Any], Message] | None,
     ) -> None:
         read_to_the_end = False
         try:
             with scope:
                 if isinstance(messages, AsyncIterable):
                     async with _closing(messages) as source:
-                        async for message in source:
+                        async for item in source:
+                            message: Message | _Refused = (
+                                item if make is None else _make(make, item)
+                            )
                             await self._submit(message, collector)
                 else:
-                    for count, message in enumerate(messages, 1):
+                    for count, item in enumerate(messages, 1):
+                        message = item if make is None else _make(make, item)
                         if not self._submit_now(message, collector):
                             await self._submit(message, collector)
                         # A sync source never yields by itself: let the workers run now
@@ -454,7 +518,7 @@ class Batcher:
             collector.exhausted = True
             collector.wake()
 
-    def _submit_now(self, message: Message, collector: _Collector) -> bool:
+    def _submit_now(self, message: Message | _Refused, collector: _Collector) -> bool:
         """Take a message in without waiting; False (nothing done) if it must wait for room.
 
         The common case of ``_submit``, without a coroutine per message.
@@ -481,12 +545,19 @@ class Batcher:
             self._tg.start_soon(self._linger, batch)
         return True
 
-    async def _submit(self, message: Message, collector: _Collector) -> None:
+    async def _submit(self, message: Message | _Refused, collector: _Collector) -> None:
+        if type(message) is _Refused:
+            if not collector.window.try_take():
+                await collector.window.take()
+            refused = message.error
+            self._deliver_one(collector, failed(unsendable_from(refused), refused))
+            return
         if not isinstance(message, Message):
             raise TypeError(f"expected an aiosms.Message, got {type(message).__name__}")
         if not collector.window.try_take():
             await collector.window.take()
         try:
+            refuse_unsendable(message)
             wire = self.client._prepare(message)
         except ValidationError as invalid:
             # No traceback kept: millions of bad rows must not keep their frames alive.
@@ -781,9 +852,7 @@ def _final(state: DeliveryState | None) -> bool:
 
 
 @asynccontextmanager
-async def _closing(
-    source: AsyncIterable[Message],
-) -> AsyncGenerator[AsyncIterable[Message], None]:
+async def _closing(source: AsyncIterable[Any]) -> AsyncGenerator[AsyncIterable[Any], None]:
     """Close an async generator source when feeding stops, here and now, so its own
     ``finally`` (a cursor, a file) runs in this task, not later from the GC."""
     try:

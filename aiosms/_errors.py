@@ -29,8 +29,9 @@ lives in each provider's code table, not here.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from aiosms._models import Message
@@ -92,21 +93,38 @@ class SmsError(Exception):
 class ValidationError(SmsError, ValueError):
     """Bad input, raised before any request is made.
 
-    ``field`` names what was wrong (``"to"``, ``"sender"``, ``"text"``, ``"at"``, ``"ttl"``)
-    and ``rule`` says what it must be::
+    ``field`` names what was wrong (``"to"``, ``"sender"``, ``"text"``, ``"at"``, ``"ttl"``,
+    or an option's name) and ``rule`` says what it must be. ``key`` is the ``key`` of
+    the message concerned, where it is known (None otherwise), so a bad row of a
+    campaign can be found::
 
         >>> import aiosms
         >>> try:
-        ...     aiosms.Message(to="12", text="hi")
+        ...     aiosms.Message(to="12", text="hi", key="row-7")
         ... except aiosms.ValidationError as e:
-        ...     print(e.field)
-        to
+        ...     print(e.field, e.key)
+        to row-7
     """
 
-    def __init__(self, field: str, rule: str) -> None:
-        super().__init__(f"{field}: {rule}", may_have_been_sent=False)
+    def __init__(self, field: str, rule: str, *, key: Any = None) -> None:
+        super().__init__(_describe(field, rule, key), may_have_been_sent=False)
         self.field = field
         self.rule = rule
+        self.key = key
+        # Set where a Message could not be built: what it was given, held unsendable,
+        # so a receipt can carry the row it came from.
+        self._message: Message | None = None
+
+    def _for_key(self, key: Any) -> None:
+        """Name the message's key, unless the error names one already."""
+        if key is not None and self.key is None:
+            self.key = key
+            self.args = (_describe(self.field, self.rule, key),)
+
+
+def _describe(field: str, rule: str, key: Any) -> str:
+    # reprlib keeps a huge key (a whole row, say) from swamping the message.
+    return f"{field}: {rule}" if key is None else f"{field}: {rule} (key={reprlib.repr(key)})"
 
 
 class ClosedError(SmsError, RuntimeError):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from aiosms import _validation as v
+from aiosms._errors import ValidationError
 
 if TYPE_CHECKING:
     from aiosms._errors import SmsError
@@ -70,14 +71,15 @@ def _text_repr(text: str | None) -> str:
     return "None" if text is None else f"<{len(text)} chars>"
 
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=True, repr=False, init=False)
 class Message:
     """One SMS to send.
 
     ``to`` is normalised at once (``"+7 (911) 222-33-33"`` → ``"79112223333"``);
     ``sender`` overrides the client's; ``at`` schedules it (a naive datetime is
     Moscow time); ``ttl`` goes to the gateway as is; ``key`` is your own correlation
-    id, carried to the receipt and never sent.
+    id, carried to the receipt and never sent. Bad input raises ``ValidationError``
+    at once, with ``key`` set to this message's key.
 
     >>> Message(to="8 911 222-33-33", text="Code: 1234", key=42)
     Message(to='7911*****33', text=<10 chars>, sender=None, at=None, ttl=None, key=42)
@@ -90,11 +92,94 @@ class Message:
     ttl: int | None = attrs.field(default=None, converter=v.check_ttl)
     key: Any = None
 
+    def __init__(
+        self,
+        to: str,
+        text: str,
+        sender: str | None = None,
+        at: datetime | None = None,
+        ttl: int | None = None,
+        key: Any = None,
+    ) -> None:
+        try:
+            self.__attrs_init__(to, text, sender, at, ttl, key)
+        except ValidationError as invalid:
+            invalid._for_key(key)
+            if invalid._message is None:
+                invalid._message = _unsendable(to, text, sender, at, ttl, key)
+            raise
+
     def __repr__(self) -> str:
         return (
             f"Message(to={mask_phone(self.to)!r}, text={_text_repr(self.text)}, "
             f"sender={self.sender!r}, at={self.at!r}, ttl={self.ttl!r}, key={self.key!r})"
         )
+
+
+class _UnsendableMessage(Message):
+    """What a ``Message`` was given when it refused to be built: the raw values, held
+    so a REJECTED receipt can carry the row (and its key) it came from.
+
+    It can never be sent: every way to send refuses it with its ``ValidationError``.
+    Building one the normal way (``attrs.evolve`` with a corrected field, say) gives
+    an ordinary, checked ``Message``.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Message:  # type: ignore[misc]
+        return Message(*args, **kwargs)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_unsendable, (self.to, self.text, self.sender, self.at, self.ttl, self.key))
+
+    def refusal(self) -> ValidationError:
+        """The error building it raised (built again: the checks are deterministic)."""
+        try:
+            Message(self.to, self.text, self.sender, self.at, self.ttl, self.key)
+        except ValidationError as invalid:
+            return invalid.with_traceback(None)
+        return ValidationError(
+            "message", "was refused when it was built and cannot be sent", key=self.key
+        )
+
+    def __repr__(self) -> str:
+        to = self.to
+        shown_to = (
+            repr(mask_phone(str(to))) if isinstance(to, (str, int)) else f"<{type(to).__name__}>"
+        )
+        text = self.text
+        shown_text = _text_repr(text) if isinstance(text, str) else f"<{type(text).__name__}>"
+        return (
+            f"Message(to={shown_to}, text={shown_text}, sender={self.sender!r}, "
+            f"at={self.at!r}, ttl={self.ttl!r}, key={self.key!r}, unsendable)"
+        )
+
+
+def _unsendable(to: Any, text: Any, sender: Any, at: Any, ttl: Any, key: Any) -> _UnsendableMessage:
+    """Hold raw, unchecked values in a message that can never be sent."""
+    message = object.__new__(_UnsendableMessage)
+    for name, value in zip(_FIELDS, (to, text, sender, at, ttl, key), strict=True):
+        object.__setattr__(message, name, value)
+    return message
+
+
+_FIELDS = ("to", "text", "sender", "at", "ttl", "key")
+
+
+def refuse_unsendable(message: Message) -> None:
+    """Raise the ``ValidationError`` of a message that was never valid."""
+    if type(message) is _UnsendableMessage:
+        raise message.refusal()
+
+
+def unsendable_from(error: ValidationError) -> Message:
+    """The unsendable message behind ``error``: what its Message was given, or only
+    its key when the error did not come from building a Message."""
+    held = error._message
+    if held is None:
+        held = _unsendable(None, None, None, None, None, error.key)
+    return held
 
 
 @attrs.frozen(slots=True)

@@ -9,7 +9,7 @@ from aiosms._errors import (
     SmsError,
     ValidationError,
 )
-from aiosms._models import DeliveryState, Message, Receipt
+from aiosms._models import DeliveryState, Message, Receipt, refuse_unsendable
 
 #: Failures that doom every later message of the same account: after one, a
 #: batch of sends stops instead of firing requests that cannot succeed.
@@ -18,6 +18,8 @@ ACCOUNT_LEVEL = (AuthenticationError, AccountError, InsufficientFundsError)
 
 def failed(message: Message, error: SmsError) -> Receipt:
     """A receipt for a message that did not get a gateway answer of its own."""
+    if type(error) is ValidationError:
+        error._for_key(message.key)
     state = DeliveryState.UNKNOWN if error.may_have_been_sent else DeliveryState.REJECTED
     return Receipt(message, None, state, error)
 
@@ -30,8 +32,11 @@ def not_sent(cause: SmsError) -> SmsError:
 
 
 def require_message(message: object) -> None:
+    """Refuse what is not a Message, and a Message that was never valid (one held
+    by a rejected receipt): it raises the ValidationError it was refused with."""
     if not isinstance(message, Message):
         raise TypeError(f"expected an aiosms.Message, got {type(message).__name__}")
+    refuse_unsendable(message)
 
 
 def require_id(message_id: object) -> str:
