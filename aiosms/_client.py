@@ -369,6 +369,8 @@ class BaseClient:
         account-level refusal (authentication, blocked account, funds) the requests not
         yet started fail as not sent.
         """
+        # A bad option is the call's error, raised before anything, not each message's.
+        _as_timeout(timeout)
         batch = list(messages)
         for message in batch:
             require_message(message)
@@ -413,6 +415,7 @@ class BaseClient:
         REJECTED and a ``MessageNotFoundError`` as its ``error``. Any other failure
         raises (and no further requests start).
         """
+        _as_timeout(timeout)
         ids = [require_id(i) for i in message_ids]
         self._check_open()
         size = self._status_many_size
