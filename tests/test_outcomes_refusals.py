@@ -233,7 +233,7 @@ json_values = st.recursive(
     max_leaves=8,
 )
 _names = st.sampled_from(["state", "data", "msg", "err_code", "text", "type", "message", "id", "a"])
-#: Characters XML 1.0 allows in a document (no other control characters, no surrogates or non-characters).
+#: Characters XML 1.0 allows: no other control characters, surrogates or non-characters.
 xml_chars = st.characters(exclude_categories=("Cc", "Cs", "Cn")) | st.sampled_from("\t\n\r")
 xml_content = st.recursive(
     st.text(xml_chars, max_size=8).map(escape)
