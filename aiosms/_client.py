@@ -451,7 +451,8 @@ def _failed_report(message_id: str, error: SmsError, asked: int) -> StatusReport
     # request about several, nobody can tell which of them the gateway meant.
     found_missing = isinstance(error, MessageNotFoundError) and asked == 1
     state = DeliveryState.REJECTED if found_missing else DeliveryState.UNKNOWN
-    return StatusReport(message_id, state, getattr(error, "code", None), error=error.clone())
+    # No code: a report's code is the message's state, and the request never gave one.
+    return StatusReport(message_id, state, error=error.clone())
 
 
 async def fan_out(count: int, work: Callable[[int], Awaitable[None]], limit: int) -> None:
