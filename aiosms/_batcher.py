@@ -28,10 +28,7 @@ from aiosms import _validation as v
 from aiosms._errors import (
     ClosedError,
     DeliveryUnknownError,
-    ProtocolError,
-    ProviderError,
     SmsError,
-    TransportError,
     ValidationError,
 )
 from aiosms._models import (
@@ -742,8 +739,9 @@ class Batcher:
             except Exception:
                 logger.exception("on_receipt raised")
             return
-        logger.log(
-            logging.WARNING if receipt.error else logging.INFO,
+        # A warning even when accepted: an outcome nobody took in is one the caller's
+        # own records will miss (a message sent, and nobody knows).
+        logger.warning(
             "receipt nobody waits for: key=%r to=%s id=%s state=%s error=%r",
             receipt.message.key,
             mask_phone(receipt.message.to),
@@ -796,6 +794,12 @@ class Batcher:
         when every message is final or ``deadline`` seconds have passed. A receipt with
         no message id cannot be tracked: it is reported at once with its own state and
         an error saying so.
+
+        A report that says nothing about a message (state UNKNOWN with an ``error``: a
+        network fault, an unreadable reply, a refusal of the request) is not yielded;
+        that message is asked about again at the next poll. An account-level refusal
+        (authentication, blocked account, funds) is raised instead: it would repeat
+        at every poll until the deadline.
         """
         interval = v.positive_number(interval, "interval")
         max_interval = v.positive_number(max_interval, "max_interval")
@@ -824,22 +828,20 @@ class Batcher:
             reports: list[StatusReport] = []
             # No yield inside the scope: a generator must not hold a cancel scope open.
             with anyio.move_on_after(end - anyio.current_time()):
-                try:
-                    reports = await self.client.status_many(waiting)
-                except SmsError as error:
-                    # Only a passing fault is worth another look; anything else
-                    # (bad credentials, a bad id) would fail the same way until the deadline.
-                    passing = isinstance(error, (TransportError, ProtocolError)) or (
-                        isinstance(error, ProviderError) and error.transient
-                    )
-                    if not passing:
-                        raise
-                    logger.warning("tracking: status failed (%s); trying again", error)
+                reports = await self.client.status_many(waiting)
+            unanswered: SmsError | None = None
             for report in reports:
+                if report.state is DeliveryState.UNKNOWN and report.error is not None:
+                    if isinstance(report.error, ACCOUNT_LEVEL):
+                        raise report.error
+                    unanswered = unanswered or report.error
+                    continue
                 if report.state != known.get(report.message_id):
                     known[report.message_id] = report.state
                     changed = True
                     yield report
+            if unanswered is not None:
+                logger.warning("tracking: status failed (%s); asking again", unanswered)
             waiting = [i for i in waiting if not _final(known[i])]
             if not waiting:
                 return

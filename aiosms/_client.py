@@ -21,13 +21,22 @@ import httpx
 from aiosms._errors import (
     ClosedError,
     DeliveryUnknownError,
+    MessageNotFoundError,
     ProviderError,
     SmsError,
     TransportError,
     ValidationError,
 )
-from aiosms._models import Message, Receipt, StatusReport
-from aiosms._providers._common import ACCOUNT_LEVEL, failed, not_sent, require_id, require_message
+from aiosms._models import DeliveryState, Message, Receipt, StatusReport
+from aiosms._providers._common import (
+    ACCOUNT_LEVEL,
+    failed,
+    not_sent,
+    require_id,
+    require_message,
+    unexpected,
+    unexpected_read,
+)
 from aiosms._retry import RetryPolicy
 from aiosms._transport import (
     DEFAULT_LIMITS,
@@ -367,7 +376,9 @@ class BaseClient:
         raises for a message's own failure: a rejection, invalid input or an unknown
         outcome is the receipt's ``error``, with state REJECTED or UNKNOWN. After an
         account-level refusal (authentication, blocked account, funds) the requests not
-        yet started fail as not sent.
+        yet started fail as not sent. Once anything has gone out it raises nothing
+        but cancellation: even an unexpected failure of one request becomes its
+        messages' receipts (UNKNOWN, ``DeliveryUnknownError``), and the others go on.
         """
         # A bad option is the call's error, raised before anything, not each message's.
         _as_timeout(timeout)
@@ -392,9 +403,13 @@ class BaseClient:
                 for index, message, _ in packet:
                     receipts[index] = failed(message, not_sent(stop[0]))
                 return
-            results = await self._send_batch(
-                [m for _, m, _ in packet], [w for _, _, w in packet], timeout
-            )
+            messages = [m for _, m, _ in packet]
+            try:
+                results = await self._send_batch(messages, [w for _, _, w in packet], timeout)
+            except Exception as error:
+                # The adapters keep their failures to their packet; should one slip
+                # through, it must not cancel the other packets or lose their receipts.
+                results = unexpected(self.provider, messages, error)
             for (index, _, _), receipt in zip(packet, results, strict=True):
                 receipts[index] = receipt
                 if isinstance(receipt.error, ACCOUNT_LEVEL) and not stop:
@@ -408,12 +423,16 @@ class BaseClient:
     async def status_many(
         self, message_ids: Iterable[str], *, timeout: TimeoutArg = None
     ) -> list[StatusReport]:
-        """The states of many messages, in the order asked, concurrently.
+        """The states of many messages, in the order asked, concurrently: one report per id.
 
         my-sms POST asks in packets of ``packet_size`` (replies matched by id); otherwise
         one request per id. An id the gateway does not know gets a report with state
-        REJECTED and a ``MessageNotFoundError`` as its ``error``. Any other failure
-        raises (and no further requests start).
+        REJECTED and a ``MessageNotFoundError`` as its ``error``. Once a request has
+        left this raises nothing but cancellation: a request that failed otherwise
+        (a network fault after the retries, an unreadable reply, a refusal) gives each
+        of its ids a report with state UNKNOWN and that typed error as ``error``. After
+        an account-level refusal (authentication, blocked account) the requests not
+        yet started are not made: their ids get reports carrying the same refusal.
         """
         _as_timeout(timeout)
         ids = [require_id(i) for i in message_ids]
@@ -421,28 +440,49 @@ class BaseClient:
         size = self._status_many_size
         chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
         results: list[list[StatusReport]] = [[] for _ in chunks]
-        errors: list[SmsError] = []
+        stop: list[SmsError] = []
 
         async def ask(number: int) -> None:
-            if errors:
-                return
-            try:
-                results[number] = await self._status_batch(chunks[number], timeout)
-            except SmsError as error:
-                errors.append(error)
+            chunk = chunks[number]
+            error: SmsError
+            if stop:
+                error = stop[0].clone()
+            else:
+                try:
+                    reports = await self._status_batch(chunk, timeout)
+                except SmsError as caught:
+                    error = caught.with_traceback(None)
+                    if isinstance(error, ACCOUNT_LEVEL) and not stop:
+                        stop.append(error)
+                except Exception as caught:
+                    # A surprise keeps to its own ids, never cancels the other requests.
+                    error = unexpected_read(self.provider, "status", caught)
+                else:
+                    results[number] = reports
+                    return
+            results[number] = [_failed_report(i, error, len(chunk)) for i in chunk]
 
         await fan_out(len(chunks), ask, self._in_flight_limit)
-        if errors:
-            raise errors[0]
         return [report for chunk in results for report in chunk]
+
+
+def _failed_report(message_id: str, error: SmsError, asked: int) -> StatusReport:
+    """The report of an id whose request failed as a whole."""
+    # "Not found" for a request about this id alone is this id's final answer; for a
+    # request about several, nobody can tell which of them the gateway meant.
+    found_missing = isinstance(error, MessageNotFoundError) and asked == 1
+    state = DeliveryState.REJECTED if found_missing else DeliveryState.UNKNOWN
+    # No code: a report's code is the message's state, and the request never gave one.
+    return StatusReport(message_id, state, error=error.clone())
 
 
 async def fan_out(count: int, work: Callable[[int], Awaitable[None]], limit: int) -> None:
     """Run ``work(i)`` for i in range(count) with at most ``limit`` at once.
 
     A fixed set of worker tasks pulls indexes from one shared iterator: cheaper than
-    a task and a semaphore acquisition per item. ``work`` must not raise for an
-    item's own failure; it records it instead.
+    a task and a semaphore acquisition per item. ``work`` must not raise anything but
+    cancellation: one item's exception would cancel every other item in flight, so
+    each item records its own failure instead.
     """
     indexes = iter(range(count))
 

@@ -90,14 +90,12 @@ async def test_a_sender_that_breaks_the_gateways_rules_is_refused_before_the_wir
     assert fake_thousandsms.calls == []
 
 
-async def test_a_send_with_no_sender_anywhere_is_refused_before_the_wire(
-    fake_thousandsms: FakeThousandSms,
-) -> None:
-    async with fake_thousandsms.client() as sms:
-        with pytest.raises(aiosms.ValidationError) as caught:
-            await sms.send(Message(to="79160000000", text="Hi"))
-    assert caught.value.field == "sender"
-    assert fake_thousandsms.calls == []
+async def test_a_send_with_no_sender_anywhere_goes_under_the_accounts_default_sender() -> None:
+    fake = FakeThousandSms(sender_name="Default")
+    async with fake.client() as sms:
+        receipt = await sms.send(Message(to="79160000000", text="Hi"))
+    assert [e.sender_name for e in fake.ledger] == ["Default"]
+    assert receipt.sender == "Default"
 
 
 def test_a_client_sender_that_breaks_the_gateways_rules_is_refused_at_construction() -> None:
@@ -371,12 +369,14 @@ async def test_status_many_keeps_at_most_max_concurrency_requests_in_flight() ->
     assert [r.message_id for r in reports] == [r.message_id for r in receipts]
 
 
-async def test_status_many_raises_a_failure_that_is_not_an_unknown_id(
+async def test_status_many_reports_a_refusal_of_the_request_as_every_ids_unknown_state(
     fake_thousandsms: FakeThousandSms,
 ) -> None:
     async with fake_thousandsms.client(password="wrong") as sms:
-        with pytest.raises(aiosms.AuthenticationError):
-            await sms.status_many(["1", "2", "3"])
+        reports = await sms.status_many(["1", "2", "3"])
+    assert [r.message_id for r in reports] == ["1", "2", "3"]
+    assert {r.state for r in reports} == {DeliveryState.UNKNOWN}
+    assert all(isinstance(r.error, aiosms.AuthenticationError) for r in reports)
 
 
 # -- profile and balance --------------------------------------------------------------

@@ -194,11 +194,10 @@ async def test_a_send_reply_without_parts_counts_them_locally_and_gives_no_cost(
         json_reply([]),
         json_reply({"credits": "1", "n_raw_sms": "1"}),
         json_reply({"id": "", "n_raw_sms": "1"}),
-        json_reply({"id": "5", "n_raw_sms": "many"}),
         b'{"data": {"id": "5"}}',
         b"[]",
     ],
-    ids=["no-data", "no-id", "empty-id", "bad-parts", "no-msg", "not-an-object"],
+    ids=["no-data", "no-id", "empty-id", "no-msg", "not-an-object"],
 )
 async def test_a_success_reply_to_a_send_that_says_too_little_is_an_unknown_outcome(
     body: bytes,
@@ -256,9 +255,7 @@ async def test_a_report_without_its_own_state_text_uses_the_documents_words() ->
     assert got.state_text == "Не доставлено в SMSC"
 
 
-@pytest.mark.parametrize(
-    "data", [[], report(state=""), report(state="queued"), report(n_raw_sms="x")]
-)
+@pytest.mark.parametrize("data", [[], report(state=""), report(state="queued"), report(state=None)])
 async def test_a_report_that_cannot_be_read_is_a_protocol_error(data: Any) -> None:
     async with client_for(json_reply(data)) as sms:
         with pytest.raises(aiosms.ProtocolError):
@@ -306,10 +303,13 @@ async def test_a_date_in_an_unknown_format_is_left_out_and_the_state_kept(value:
 
 
 @pytest.mark.parametrize("value", [True, {"d": 1}, [1]])
-async def test_a_date_that_is_no_text_or_number_is_a_protocol_error(value: Any) -> None:
-    async with client_for(json_reply(report(start_time=value))) as sms:
-        with pytest.raises(aiosms.ProtocolError):
-            await sms.status("1")
+async def test_a_date_that_is_no_text_or_number_is_left_out_and_the_state_kept(
+    value: Any,
+) -> None:
+    async with client_for(json_reply(report(start_time=value, state="1"))) as sms:
+        got = await sms.status("1")
+    assert got.start_time is None
+    assert got.state is aiosms.DeliveryState.DELIVERED
 
 
 @pytest.mark.parametrize(
@@ -364,8 +364,8 @@ async def test_a_balance_without_credits_is_a_protocol_error() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [[], {"email": "me@example.com"}, {"id": "1", "email": "x", "credits": "lots"}],
-    ids=["no-data", "no-id", "bad-credits"],
+    [[], {"email": "me@example.com"}],
+    ids=["no-data", "no-id"],
 )
 async def test_a_profile_that_cannot_be_read_is_a_protocol_error(data: Any) -> None:
     async with client_for(json_reply(data)) as sms:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+
 from aiosms._errors import (
     AccountError,
     AuthenticationError,
+    DeliveryUnknownError,
     InsufficientFundsError,
+    ProtocolError,
     SmsError,
     ValidationError,
 )
 from aiosms._models import DeliveryState, Message, Receipt, refuse_unsendable
+from aiosms._segments import count_parts
+
+logger = logging.getLogger("aiosms")
 
 #: Failures that doom every later message of the same account: after one, a
 #: batch of sends stops instead of firing requests that cannot succeed.
@@ -29,6 +37,45 @@ def not_sent(cause: SmsError) -> SmsError:
     error = cause.clone()
     error.may_have_been_sent = False
     return error
+
+
+def unexpected(provider: str, messages: Sequence[Message], error: BaseException) -> list[Receipt]:
+    """Receipts for a packet whose sending failed in a way nothing anticipated.
+
+    The request may have left, so each message's outcome is unknown. Only the
+    exception's type is kept: its text could hold a URL with a password in it.
+    """
+    name = type(error).__name__
+    # The type alone, no traceback: the exception's text (shown in one) could hold a
+    # URL with a password in it.
+    logger.error("%s send failed unexpectedly (%s): the outcome is unknown", provider, name)
+    unknown = DeliveryUnknownError(
+        f"{provider} send: failed unexpectedly ({name}); the gateway may have accepted "
+        "the message(s)",
+        messages=messages,
+        kind=name,
+    )
+    return [failed(m, unknown.clone()) for m in messages]
+
+
+def unexpected_read(provider: str, what: str, error: BaseException) -> ProtocolError:
+    """The typed error of a read that failed in a way nothing anticipated.
+
+    Only the exception's type is kept, for the same reason as in ``unexpected``.
+    """
+    name = type(error).__name__
+    logger.error("%s %s failed unexpectedly (%s)", provider, what, name)
+    return ProtocolError(f"{provider} {what}: failed unexpectedly ({name})")
+
+
+def check_parts(message: Message, max_parts: int | None) -> None:
+    """Refuse a text that needs more SMS parts than the client allows."""
+    if max_parts is not None:
+        parts = count_parts(message.text)
+        if parts > max_parts:
+            raise ValidationError(
+                "text", f"needs {parts} SMS parts, more than max_parts={max_parts}"
+            )
 
 
 def require_message(message: object) -> None:

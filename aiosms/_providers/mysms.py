@@ -49,9 +49,11 @@ from aiosms._errors import (
 )
 from aiosms._models import Balance, DeliveryState, Message, Receipt, StatusReport
 from aiosms._providers._common import (
+    check_parts,
     failed,
     require_id,
     require_message,
+    unexpected,
 )
 from aiosms._retry import RetryPolicy
 from aiosms._segments import count_parts
@@ -118,20 +120,20 @@ class _Entry(NamedTuple):
     id: str = ""
 
 
-@attrs.frozen(slots=True)
-class _ReplyHead:
-    # A send reply's request status alone: its entries become receipts in one pass.
-    state: int
-
-
-@attrs.frozen(slots=True)
-class _Reply:
-    state: int
-    data: list[_Entry] = attrs.Factory(list)
-
-
 #: Every documented code as the gateway writes it (a string or a number).
 _STATE_CODES: dict[object, int] = {form: code for code in CODES for form in (code, str(code))}
+
+
+def _request_state(content: dict[str, Any]) -> int:
+    """A reply's request status, read from the raw document and nothing else.
+
+    A refusal must be recognised whatever the rest of the reply holds: the payload
+    (``data``, ``balance``) is read only once this says the request was done.
+    Raises ``STRUCTURE_ERRORS`` when there is no readable status.
+    """
+    state = content["state"]
+    code = _STATE_CODES.get(state) if type(state) in (str, int) else None
+    return code if code is not None else to_int(state, int)
 
 
 def _entry(item: Any) -> tuple[int, str]:
@@ -158,12 +160,6 @@ def _structure_entries(value: Any, _: object) -> list[_Entry]:
 converter.register_structure_hook_func(lambda t: t == list[_Entry], _structure_entries)
 
 
-@attrs.frozen(slots=True)
-class _BalanceReply:
-    state: int
-    balance: Decimal | None = None
-
-
 class MySms(BaseClient):
     """Client for my-sms.ru.
 
@@ -173,7 +169,9 @@ class MySms(BaseClient):
     Options: ``format`` ("json" or "xml"), ``method`` ("POST", the default, or "GET",
     which puts the password in the URL), ``packet_size`` (messages per POST packet
     in ``send_many``/``status_many``), ``price`` (your price of one SMS part, for
-    ``Receipt.cost``: my-sms publishes none), ``max_concurrency`` (requests in flight),
+    ``Receipt.cost``: my-sms publishes none), ``max_parts`` (refuse, before any
+    request, a text that needs more SMS parts; None, the default, sets no limit),
+    ``max_concurrency`` (requests in flight),
     ``timeout``, ``limits``, ``retry``, and at most one of ``http_client`` (yours,
     never closed by aiosms), ``http_transport`` (an httpx transport for aiosms's own
     client, such as a fake gateway's) or ``transport`` (``"aiohttp"`` for the optional
@@ -197,6 +195,7 @@ class MySms(BaseClient):
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         packet_size: int = DEFAULT_PACKET_SIZE,
         price: Decimal | int | str | None = None,
+        max_parts: int | None = None,
         http_client: httpx.AsyncClient | None = None,
         http_transport: httpx.AsyncBaseTransport | None = None,
         transport: Transport | Literal["aiohttp"] | None = None,
@@ -206,6 +205,8 @@ class MySms(BaseClient):
         if sender is not None:
             v.check_mysms_sender(v.check_sender_type(sender) or "")
         positive_int(packet_size, "packet_size")
+        #: Most SMS parts a message may take (None: no limit), checked before any request.
+        self.max_parts = None if max_parts is None else positive_int(max_parts, "max_parts")
         super().__init__(
             password=password,
             sender=sender,
@@ -293,6 +294,7 @@ class MySms(BaseClient):
         return self.packet_size if self.method == "POST" else 1
 
     def _prepare(self, message: Message) -> _Wire:
+        check_parts(message, self.max_parts)
         if self._json_packets:
             return self._json_fragment(message)
         return self._wire_message(message)
@@ -309,6 +311,9 @@ class MySms(BaseClient):
             return self._parse_send(response.body, messages)
         except SmsError as error:
             return [failed(m, error.clone()) for m in messages]
+        except Exception as error:
+            # One packet's surprise is its messages' outcome, never the other packets'.
+            return unexpected(PROVIDER, messages, error)
 
     async def _status_batch(self, ids: list[str], timeout: TimeoutArg) -> list[StatusReport]:
         return await self._read(
@@ -414,13 +419,10 @@ class MySms(BaseClient):
             content["data"] = []
         return content
 
-    def _reply(self, body: bytes) -> _Reply:
-        return converter.structure(self._decode(body), _Reply)
-
     def _parse_send(self, body: bytes, messages: list[Message]) -> list[Receipt]:
         try:
             content = self._decode(body)
-            state = converter.structure(content, _ReplyHead).state
+            state = _request_state(content)
             data = content["data"]
         except (WireFormatError, *STRUCTURE_ERRORS):
             raise _unreadable(messages) from None
@@ -480,16 +482,21 @@ class MySms(BaseClient):
 
     def _parse_status(self, body: bytes, ids: list[str]) -> list[StatusReport]:
         try:
-            reply = self._reply(body)
+            content = self._decode(body)
+            state = _request_state(content)
         except (WireFormatError, *STRUCTURE_ERRORS):
             raise ProtocolError("my-sms status: the reply could not be read") from None
-        if reply.state != 0:
-            raise provider_error(reply.state)
-        by_id = {e.id: e for e in reply.data if e.id}
+        if state != 0:
+            raise provider_error(state)
+        try:
+            entries = converter.structure(content["data"], list[_Entry])
+        except STRUCTURE_ERRORS:
+            raise ProtocolError("my-sms status: the reply's entries could not be read") from None
+        by_id = {e.id: e for e in entries if e.id}
         # An entry with a blank id (the gateway may blank an id it does not know) is
         # matched by position to the ids not found by id, and only when the counts
         # agree; an entry naming an id that was not asked about is never used.
-        blank = [e for e in reply.data if not e.id]
+        blank = [e for e in entries if not e.id]
         missing = [i for i in ids if i not in by_id]
         by_position = dict(zip(missing, blank, strict=True)) if len(blank) == len(missing) else {}
         return [_report(i, by_id.get(i) or by_position.get(i)) for i in ids]
@@ -497,14 +504,18 @@ class MySms(BaseClient):
     def _parse_balance(self, body: bytes) -> Balance:
         try:
             content = loads_json(body) if self.format == "json" else loads_xml(body)
-            reply = converter.structure(content, _BalanceReply)
+            state = _request_state(content)
         except (WireFormatError, *STRUCTURE_ERRORS):
             raise ProtocolError("my-sms balance: the reply could not be read") from None
-        if reply.state != 0:
-            raise provider_error(reply.state)
-        if reply.balance is None:
+        if state != 0:
+            raise provider_error(state)
+        amount = content.get("balance")
+        if amount is None or amount == "":
             raise ProtocolError("my-sms balance: the reply has no balance")
-        return Balance(reply.balance, None)
+        try:
+            return Balance(converter.structure(amount, Decimal), None)
+        except (*STRUCTURE_ERRORS, ArithmeticError):
+            raise ProtocolError("my-sms balance: the balance could not be read") from None
 
 
 def _unreadable(messages: list[Message]) -> DeliveryUnknownError:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 import attrs
@@ -29,6 +29,7 @@ from aiosms._client import (
     HttpMethod,
     TimeoutArg,
     _Secret,
+    positive_int,
 )
 from aiosms._codecs import WireFormatError, loads_json, loads_xml
 from aiosms._errors import (
@@ -50,14 +51,16 @@ from aiosms._errors import (
 )
 from aiosms._models import Balance, DeliveryState, Message, Profile, Receipt, StatusReport
 from aiosms._providers._common import (
+    check_parts,
     failed,
     require_id,
     require_message,
+    unexpected,
 )
 from aiosms._retry import RetryPolicy
 from aiosms._segments import count_parts
 from aiosms._transport import Transport, WireRequest
-from aiosms._wire import STRUCTURE_ERRORS, converter
+from aiosms._wire import STRUCTURE_ERRORS, converter, to_int
 
 __all__ = ["CODES", "DEFAULT_BASE_URL", "STATES", "ThousandSms", "parse_gateway_date"]
 
@@ -70,7 +73,6 @@ PUSH_MSG = "push_msg"
 GET_MSG_REPORT = "get_msg_report"
 GET_PROFILE = "get_profile"
 
-_T = TypeVar("_T")
 _FORM_HEADERS = {"content-type": "application/x-www-form-urlencoded; charset=utf-8"}
 
 
@@ -247,67 +249,73 @@ def provider_error(code: int, text: str, call: str) -> ProviderError:
 
 
 # -- wire records ---------------------------------------------------------------------
+#
+# A reply is read in two steps. First its ``msg/err_code``, from the raw document and
+# nothing else: a refusal must be recognised whatever the rest of the reply holds. Then,
+# only for a success, its ``data``, field by field and leniently: a field that cannot
+# be read becomes None, and only the fields a call cannot do without (a push's ``id``,
+# a report's ``state``, a profile's ``id`` and ``email``) make the reply unreadable.
+
+#: A price per part beyond this is no price: read as unknown, so no cost computed from
+#: it can overflow.
+_MAX_PRICE = Decimal("1e12")
 
 
-@attrs.frozen(slots=True)
-class _Msg:
-    err_code: int
-    text: str = ""
-    type: str = ""
+def _head(content: dict[str, Any]) -> tuple[int, str, Any]:
+    """A reply's ``err_code``, its ``msg/text`` ("" when not text) and its ``data``.
+
+    Raises ``STRUCTURE_ERRORS`` when no ``err_code`` can be read; nothing else in the
+    reply is looked at here.
+    """
+    msg = content["msg"]
+    if not isinstance(msg, dict):
+        raise TypeError("msg is not an object")
+    return to_int(msg["err_code"], int), _text(msg.get("text")) or "", content.get("data")
 
 
-@attrs.frozen(slots=True)
-class _Reply:
-    msg: _Msg
-    # Shape depends on the method, and an error reply may carry none (or PHP's empty
-    # array): structured only once err_code says it is there.
-    data: Any = None
+def _text(value: object) -> str | None:
+    """A text field, or None when empty or not text."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
-@attrs.frozen(slots=True)
-class _PushData:
-    id: str
-    credits: Decimal | None = None
-    n_raw_sms: int | None = None
-    sender_name: str = ""
+def _count(value: object) -> int | None:
+    """A count of SMS parts, or None when it is not a positive whole number."""
+    try:
+        count = to_int(value, int)
+    except (*STRUCTURE_ERRORS, ArithmeticError):
+        return None
+    return count if count > 0 else None
 
 
-@attrs.frozen(slots=True)
-class _ReportData:
-    state: int
-    id: str = ""
-    sender_name: str = ""
-    text: str = ""
-    phone: str = ""
-    type: str = ""
-    n_raw_sms: int | None = None
-    # The document gives no date format: parsed by parse_gateway_date.
-    start_time: Any = None
-    last_update: Any = None
-    credits: Decimal | None = None
-    state_text: str = ""
+def _amount(value: object) -> Decimal | None:
+    """An amount of money, or None when empty or not an amount."""
+    if value is None or value == "":
+        return None
+    try:
+        return converter.structure(value, Decimal)
+    except (*STRUCTURE_ERRORS, ArithmeticError):
+        return None
 
 
-@attrs.frozen(slots=True)
-class _ProfileData:
-    id: str
-    email: str
-    first_name: str = ""
-    last_name: str = ""
-    credits: Decimal | None = None
-    credits_used: Decimal | None = None
-    credits_name: str = ""
-    currency: str = ""
-    sender_name: str = ""
-    referral_id: str = ""
+def _price(value: object) -> Decimal | None:
+    """A price per part, or None when it is no plausible price."""
+    price = _amount(value)
+    if price is None or price < 0 or price > _MAX_PRICE:
+        return None
+    return price
 
 
-def _structure_data(data: Any, cls: type[_T]) -> _T:
-    if not isinstance(data, dict):
-        raise TypeError("the reply has no data")
-    # An empty XML element and an empty string both mean "no value".
-    cleaned = {key: (None if value == "" else value) for key, value in data.items()}
-    return converter.structure(cleaned, cls)
+def _cost(price: Decimal | None, parts: int | None) -> Decimal | None:
+    if price is None or parts is None:
+        return None
+    try:
+        return price * parts
+    except ArithmeticError:
+        return None
 
 
 _DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%d.%m.%Y %H:%M:%S", "%Y-%m-%d %H:%M", "%d.%m.%Y %H:%M")
@@ -320,8 +328,9 @@ def parse_gateway_date(value: object) -> datetime | None:
 
     The document gives no format, so this accepts ``YYYY-MM-DD HH:MM:SS``,
     ``DD.MM.YYYY HH:MM:SS``, ISO 8601 (an offset converts to Moscow time, none means
-    Moscow time) and unix timestamps (int or digit string). Empty, ``0`` and MySQL's
-    zero date mean "not set". Anything else raises ``ValueError`` or ``TypeError``.
+    Moscow time) and unix timestamps (a number or a digit string). Empty, ``0`` and
+    MySQL's zero date mean "not set". Anything else, including a date that cannot be
+    expressed in Moscow time, raises ``ValueError`` or ``TypeError``.
 
     >>> parse_gateway_date("2024-03-01 12:30:00").isoformat()
     '2024-03-01T12:30:00+03:00'
@@ -330,7 +339,7 @@ def parse_gateway_date(value: object) -> datetime | None:
         return None
     if isinstance(value, bool):
         raise TypeError("a boolean is not a date")
-    if isinstance(value, int):
+    if isinstance(value, (int, float)):
         return _from_timestamp(value)
     if not isinstance(value, str):
         raise TypeError(f"not a date: {type(value).__name__}")
@@ -350,32 +359,34 @@ def parse_gateway_date(value: object) -> datetime | None:
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=v.MOSCOW)
-    return parsed.astimezone(v.MOSCOW)
+    try:
+        return parsed.astimezone(v.MOSCOW)
+    except OverflowError:
+        # The first or last hours of year 1 or 9999 in another offset.
+        raise ValueError("the date is out of range in Moscow time") from None
 
 
 def _report_date(value: object) -> datetime | None:
-    """A report's date, or None for a text in no format known here.
+    """A report's date, or None when it cannot be read.
 
     The document names no date format: a report's state must not be lost to a date
-    written in an unexpected way. A value that is no date at all (a list, a flag)
-    still makes the reply unreadable.
+    written in an unexpected way, or to a value that is no date at all.
     """
     try:
         return parse_gateway_date(value)
-    except ValueError:
-        if isinstance(value, str):
-            logger.debug("1000sms: a date in an unknown format was left out")
-            return None
-        raise
+    except (ValueError, TypeError):
+        logger.debug("1000sms: a date that could not be read was left out")
+        return None
 
 
-def _from_timestamp(seconds: int) -> datetime | None:
+def _from_timestamp(seconds: float) -> datetime | None:
     if seconds == 0:
         return None
     try:
         return datetime.fromtimestamp(seconds, v.MOSCOW)
-    except (OverflowError, OSError) as exc:
-        raise ValueError("timestamp out of range") from exc
+    except (OverflowError, OSError, ValueError):
+        # Out of range, or a float that is no number (NaN).
+        raise ValueError("timestamp out of range") from None
 
 
 class ThousandSms(BaseClient):
@@ -387,11 +398,14 @@ class ThousandSms(BaseClient):
 
     Options: ``format`` ("json" or "xml"; always sent, as the gateway defaults to
     XML), ``method`` ("POST", the default, or "GET", which puts the password in the
-    URL), ``max_concurrency`` (requests in flight in ``send_many``/``status_many``),
-    ``timeout``, ``limits``, ``retry``, and at most one of ``http_client`` (yours,
-    never closed by aiosms), ``http_transport`` (an httpx transport for aiosms's own
-    client, such as a fake gateway's) or ``transport`` (``"aiohttp"`` for the optional
-    aiohttp transport, asyncio only and POST only, or an ``aiosms.AiohttpTransport``).
+    URL), ``sender`` (optional: without one the gateway uses the account's default
+    sender name), ``max_parts`` (refuse, before any request, a text that needs more
+    SMS parts; None, the default, sets no limit), ``max_concurrency`` (requests in
+    flight in ``send_many``/``status_many``), ``timeout``, ``limits``, ``retry``, and at
+    most one of ``http_client`` (yours, never closed by aiosms), ``http_transport`` (an
+    httpx transport for aiosms's own client, such as a fake gateway's) or ``transport``
+    (``"aiohttp"`` for the optional aiohttp transport, asyncio only and POST only, or an
+    ``aiosms.AiohttpTransport``).
 
     The gateway documents plain HTTP on port 80: the password crosses the network in
     clear text whichever verb is used.
@@ -412,6 +426,7 @@ class ThousandSms(BaseClient):
         limits: httpx.Limits = DEFAULT_LIMITS,
         retry: RetryPolicy | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        max_parts: int | None = None,
         http_client: httpx.AsyncClient | None = None,
         http_transport: httpx.AsyncBaseTransport | None = None,
         transport: Transport | Literal["aiohttp"] | None = None,
@@ -420,6 +435,8 @@ class ThousandSms(BaseClient):
             raise ValidationError("email", "must be a non-empty string")
         if sender is not None:
             v.check_thousandsms_sender(v.check_sender_type(sender) or "")
+        #: Most SMS parts a message may take (None: no limit), checked before any request.
+        self.max_parts = None if max_parts is None else positive_int(max_parts, "max_parts")
         super().__init__(
             password=password,
             sender=sender,
@@ -531,6 +548,9 @@ class ThousandSms(BaseClient):
             return [await self._push(message, args, timeout)]
         except SmsError as error:
             return [failed(message, error.with_traceback(None))]
+        except Exception as error:
+            # One request's surprise is its message's outcome, never its siblings'.
+            return unexpected(PROVIDER, messages, error)
 
     async def _status_batch(self, ids: list[str], timeout: TimeoutArg) -> list[StatusReport]:
         (message_id,) = ids
@@ -547,111 +567,106 @@ class ThousandSms(BaseClient):
             raise ValidationError("at", "1000sms has no scheduled sending; send it at that time")
         if message.ttl is not None:
             raise ValidationError("ttl", "1000sms has no message lifetime parameter")
+        check_parts(message, self.max_parts)
+        args = {"phone": message.to, "text": message.text}
         sender = message.sender or self.sender
-        if sender is None:
-            raise ValidationError("sender", "no sender on the message or the client")
-        return {
-            "phone": message.to,
-            "text": message.text,
-            "sender_name": v.check_thousandsms_sender(sender),
-        }
+        # Without a sender name the gateway sends under the account's default one.
+        if sender is not None:
+            args["sender_name"] = v.check_thousandsms_sender(sender)
+        return args
 
     async def _push(self, message: Message, args: dict[str, str], timeout: TimeoutArg) -> Receipt:
         response = await self._send(
             self._request(PUSH_MSG, args), messages=(message,), what="send", timeout=timeout
         )
-        return self._parse_push(response.body, message, args["sender_name"])
+        return self._parse_push(response.body, message, args.get("sender_name"))
 
     # -- replies -----------------------------------------------------------------
 
-    def _decode(self, body: bytes) -> _Reply:
-        content = loads_json(body) if self.format == "json" else loads_xml(body)
-        return converter.structure(content, _Reply)
+    def _head(self, body: bytes) -> tuple[int, str, Any]:
+        """The reply's ``err_code``, ``msg/text`` and ``data`` (see ``_head``)."""
+        return _head(loads_json(body) if self.format == "json" else loads_xml(body))
 
-    def _parse_push(self, body: bytes, message: Message, sender: str) -> Receipt:
+    def _parse_push(self, body: bytes, message: Message, sender: str | None) -> Receipt:
         try:
-            reply = self._decode(body)
+            code, text, data = self._head(body)
         except (WireFormatError, *STRUCTURE_ERRORS):
             raise _unknown(message, "the reply could not be read", "unreadable reply") from None
-        code = reply.msg.err_code
         if code != 0:
-            if lookup(code, reply.msg.text, PUSH_MSG) is None:
+            if lookup(code, text, PUSH_MSG) is None:
                 raise _unknown(message, f"undocumented error code {code}", f"err_code {code}")
             # Every documented refusal, the gateway's own failures included, says the
             # message was not taken: it is rejected, not unknown.
-            raise provider_error(code, reply.msg.text, PUSH_MSG)
-        try:
-            data = _structure_data(reply.data, _PushData)
-        except STRUCTURE_ERRORS:
-            raise _unknown(
-                message, "the reply's data could not be read", "unreadable reply"
-            ) from None
-        if not data.id:
+            raise provider_error(code, text, PUSH_MSG)
+        if not isinstance(data, dict):
+            raise _unknown(message, "the reply's data could not be read", "unreadable reply")
+        # The id alone says the message was taken; the rest is information, and a
+        # field that cannot be read must not turn an accepted message into an unknown.
+        message_id = _text(data.get("id"))
+        if message_id is None or not message_id.strip():
             raise _unknown(message, "the reply has no message id", "no message id")
-        parts = data.n_raw_sms
-        cost = data.credits * parts if data.credits is not None and parts is not None else None
+        parts = _count(data.get("n_raw_sms"))
         return Receipt(
             message,
-            data.id,
+            message_id,
             DeliveryState.QUEUED,
             parts=parts if parts is not None else count_parts(message.text),
-            cost=cost,
-            sender=data.sender_name or sender,
+            cost=_cost(_price(data.get("credits")), parts),
+            sender=_text(data.get("sender_name")) or sender,
         )
 
-    def _read_reply(self, body: bytes, call: str, what: str) -> Any:
+    def _read_reply(self, body: bytes, call: str, what: str) -> dict[str, Any]:
         """The ``data`` of a successful reply to a read; raises the typed error otherwise."""
         try:
-            reply = self._decode(body)
+            code, text, data = self._head(body)
         except (WireFormatError, *STRUCTURE_ERRORS):
             raise ProtocolError(f"{PROVIDER} {what}: the reply could not be read") from None
-        if reply.msg.err_code != 0:
-            raise provider_error(reply.msg.err_code, reply.msg.text, call)
-        return reply.data
+        if code != 0:
+            raise provider_error(code, text, call)
+        if not isinstance(data, dict):
+            raise ProtocolError(f"{PROVIDER} {what}: the reply's data could not be read")
+        return data
 
     def _parse_report(self, body: bytes, message_id: str) -> StatusReport:
-        raw = self._read_reply(body, GET_MSG_REPORT, "status")
+        data = self._read_reply(body, GET_MSG_REPORT, "status")
         try:
-            data = _structure_data(raw, _ReportData)
-            start_time = _report_date(data.start_time)
-            last_update = _report_date(data.last_update)
+            code = to_int(data["state"], int)
         except STRUCTURE_ERRORS:
-            raise ProtocolError(f"{PROVIDER} status: the reply's data could not be read") from None
-        known = STATES.get(data.state)
+            raise ProtocolError(f"{PROVIDER} status: the reply has no readable state") from None
+        known = STATES.get(code)
         state, words = known if known else (DeliveryState.UNKNOWN, "undocumented state")
         return StatusReport(
             message_id,
             state,
-            code=data.state,
-            state_text=data.state_text or words,
-            user_id=data.id or None,
-            sender=data.sender_name or None,
-            text=data.text or None,
-            phone=data.phone or None,
-            parts=data.n_raw_sms,
-            flash=_FLASH.get(data.type.strip()),
-            start_time=start_time,
-            last_update=last_update,
-            price_per_part=data.credits,
+            code=code,
+            state_text=_text(data.get("state_text")) or words,
+            user_id=_text(data.get("id")),
+            sender=_text(data.get("sender_name")),
+            text=_text(data.get("text")),
+            phone=_text(data.get("phone")),
+            parts=_count(data.get("n_raw_sms")),
+            flash=_FLASH.get((_text(data.get("type")) or "").strip()),
+            start_time=_report_date(data.get("start_time")),
+            last_update=_report_date(data.get("last_update")),
+            price_per_part=_price(data.get("credits")),
         )
 
     def _parse_profile(self, body: bytes) -> Profile:
-        raw = self._read_reply(body, GET_PROFILE, "profile")
-        try:
-            data = _structure_data(raw, _ProfileData)
-        except STRUCTURE_ERRORS:
-            raise ProtocolError(f"{PROVIDER} profile: the reply's data could not be read") from None
+        data = self._read_reply(body, GET_PROFILE, "profile")
+        user_id, email = _text(data.get("id")), _text(data.get("email"))
+        if user_id is None or email is None:
+            raise ProtocolError(f"{PROVIDER} profile: the reply has no readable id or email")
         return Profile(
-            id=data.id,
-            email=data.email,
-            first_name=data.first_name or None,
-            last_name=data.last_name or None,
-            credits=data.credits,
-            credits_used=data.credits_used,
-            credits_name=data.credits_name or None,
-            currency=data.currency or None,
-            sender=data.sender_name or None,
-            referral_id=data.referral_id or None,
+            id=user_id,
+            email=email,
+            first_name=_text(data.get("first_name")),
+            last_name=_text(data.get("last_name")),
+            credits=_amount(data.get("credits")),
+            credits_used=_amount(data.get("credits_used")),
+            credits_name=_text(data.get("credits_name")),
+            currency=_text(data.get("currency")),
+            sender=_text(data.get("sender_name")),
+            referral_id=_text(data.get("referral_id")),
         )
 
 
