@@ -35,7 +35,7 @@ from aiosms._errors import (
     ValidationError,
 )
 from aiosms._models import DeliveryState, Message, Receipt, StatusReport, mask_phone
-from aiosms._providers._common import ACCOUNT_LEVEL, failed, not_sent, require_id
+from aiosms._providers._common import failed, not_sent, require_id, stops_the_flow
 
 if TYPE_CHECKING:
     from aiosms._client import BaseClient
@@ -605,7 +605,7 @@ class Batcher:
         if self._stopped is None:
             for receipt in receipts:
                 refusal = receipt.error
-                if refusal is not None and isinstance(refusal, ACCOUNT_LEVEL):
+                if stops_the_flow(refusal):
                     self._stop(refusal)
                     break
         self._deliver(batch, receipts)
