@@ -157,6 +157,9 @@ class BaseClient:
         #: The event loop the client was first used in: its pooled connections belong
         #: to that loop, and writing on them from another one breaks mid-request.
         self._loop: anyio.lowlevel.EventLoopToken | None = None
+        #: Set by aclose() so requests waiting to retry stop at once (made on first
+        #: use: an anyio Event belongs to the running loop).
+        self._closing: anyio.Event | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -195,6 +198,8 @@ class BaseClient:
                 type(self).__name__,
             )
             return
+        if self._closing is not None:
+            self._closing.set()
         # Shielded so a cancelled caller still returns every pooled connection.
         with anyio.CancelScope(shield=True):
             await self._transport.aclose()
@@ -305,7 +310,7 @@ class BaseClient:
                 retry_after = response.retry_after
             if not transient or attempt >= self.retry.read_retries:
                 raise error
-            await anyio.sleep(self.retry.delay(attempt, retry_after))
+            await self._backoff(self.retry.delay(attempt, retry_after))
             attempt += 1
 
     async def _send(
@@ -356,7 +361,7 @@ class BaseClient:
                 )
                 if code != 429 or attempt >= self.retry.send_retries:
                     raise refusal
-                await anyio.sleep(self.retry.delay(attempt, response.retry_after))
+                await self._backoff(self.retry.delay(attempt, response.retry_after))
                 attempt += 1
                 continue
             if not caught.provably_unsent:
@@ -376,8 +381,16 @@ class BaseClient:
                     kind=caught.kind,
                     may_have_been_sent=False,
                 )
-            await anyio.sleep(self.retry.delay(attempt, retry_after))
+            await self._backoff(self.retry.delay(attempt, retry_after))
             attempt += 1
+
+    async def _backoff(self, seconds: float) -> None:
+        """Wait before a retry, or less if the client is closed meanwhile (the next
+        attempt then stops with ``ClosedError``)."""
+        if self._closing is None:
+            self._closing = anyio.Event()
+        with anyio.move_on_after(seconds):
+            await self._closing.wait()
 
     def _url(self, path: str) -> str:
         return self.base_url + path
