@@ -431,19 +431,28 @@ class HttpxTransport:
 async def read_capped(response: httpx.Response) -> bytes:
     """The response body, or ``ReplyTooLarge`` once it passes ``MAX_REPLY_BYTES``."""
     declared = response.headers.get("content-length", "")
-    if (
-        declared.isdigit()
-        and int(declared) > MAX_REPLY_BYTES
-        and ("content-encoding" not in response.headers)
+    if declared.isdigit() and int(declared) > MAX_REPLY_BYTES and (
+        "content-encoding" not in response.headers
     ):
         raise _too_large()
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_REPLY_BYTES:
-            raise _too_large()
-        chunks.append(chunk)
+    # Past the cap the read is cancelled, not abandoned: the cancellation rises from
+    # the network read through every one of httpx's nested stream generators, so
+    # each ends there and then (an abandoned one is finalised later, with a warning
+    # under trio) and the connection is closed, not returned to the pool.
+    with anyio.CancelScope() as cap:
+        async for chunk in response.aiter_bytes():
+            if cap.cancel_called:
+                continue
+            size += len(chunk)
+            if size > MAX_REPLY_BYTES:
+                chunks.clear()
+                cap.cancel()
+                continue
+            chunks.append(chunk)
+    if cap.cancel_called:
+        raise _too_large()
     return b"".join(chunks)
 
 
