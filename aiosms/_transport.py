@@ -368,7 +368,16 @@ class HttpxTransport:
             except ReplyTooLarge as too_large:
                 too_large.host = host_of(request.url)
                 failure = too_large
-            except (httpx.RequestError, httpx.InvalidURL, httpx.StreamError) as exc:
+            except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+                # Refused before any connection was made; trying again cannot help.
+                failure = TransportFailure(
+                    type(exc).__name__,
+                    provably_unsent=True,
+                    retryable=False,
+                    host=host_of(request.url),
+                    reason="the URL cannot be used",
+                )
+            except (httpx.RequestError, httpx.StreamError) as exc:
                 # Any failure httpx may raise (a broken gzip body included): its text and
                 # its request may hold a GET URL, so only its name goes on.
                 failure = TransportFailure(
