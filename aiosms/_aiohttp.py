@@ -72,12 +72,11 @@ def _client_timeout(timeout: httpx.Timeout) -> aiohttp.ClientTimeout:
 async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
     """The response body, or ``ReplyTooLarge`` once it passes ``MAX_REPLY_BYTES``."""
     declared = response.content_length
-    if (
-        declared is not None
-        and declared > MAX_REPLY_BYTES
-        and ("content-encoding" not in response.headers)
-    ):
-        raise _too_large()
+    if declared is not None and "content-encoding" not in response.headers:
+        if declared > MAX_REPLY_BYTES:
+            raise _too_large()
+        # The common case: a small reply of known length, read in one call.
+        return await response.read()
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_chunked(64 * 1024):
