@@ -387,6 +387,8 @@ class BaseClient:
     async def _backoff(self, seconds: float) -> None:
         """Wait before a retry, or less if the client is closed meanwhile (the next
         attempt then stops with ``ClosedError``)."""
+        if self._state is _State.CLOSED:
+            return
         if self._closing is None:
             self._closing = anyio.Event()
         with anyio.move_on_after(seconds):

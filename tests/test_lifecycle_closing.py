@@ -179,3 +179,50 @@ async def test_closing_under_a_batcher_reports_a_waiting_message_as_not_sent() -
     assert isinstance(error, aiosms.ClosedError)
     assert error.may_have_been_sent is False
     assert fake.ledger == []
+
+
+@pytest.mark.parametrize("gateway", ["mysms", "1000sms"])
+@pytest.mark.parametrize("method", ["POST", "GET"])
+async def test_closing_with_a_send_in_flight_is_a_typed_unknown_outcome(
+    gateway: str, method: str
+) -> None:
+    fake = make_fake(gateway)
+    fake.latency = 2.0
+    async with fake.serve() as base_url:
+        sms = fake.client(base_url=base_url, sender="sms-tester", method=method, retry=SLOW)
+        async with sms:
+            error = await run_and_close(sms, lambda: sms.send(msg()))
+    # The request was written: the gateway may have it.
+    assert isinstance(error, aiosms.DeliveryUnknownError)
+    assert_no_password_in_traceback(error, PASSWORD)
+
+
+@pytest.mark.parametrize("gateway", ["mysms", "1000sms"])
+async def test_closing_with_a_read_in_flight_is_a_typed_error(gateway: str) -> None:
+    fake = make_fake(gateway)
+    fake.latency = 2.0
+    async with fake.serve() as base_url:
+        sms = fake.client(base_url=base_url, retry=SLOW)
+        async with sms:
+            error = await run_and_close(sms, sms.balance)
+    assert isinstance(error, (aiosms.TransportError, aiosms.ClosedError))
+    assert error.may_have_been_sent is False
+    assert_no_password_in_traceback(error, PASSWORD)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("in_flight", [True, False], ids=["in-flight", "in-backoff"])
+async def test_closing_an_aiohttp_client_gives_typed_outcomes(in_flight: bool) -> None:
+    fake = FakeThousandSms(password=PASSWORD)
+    if in_flight:
+        fake.latency = 2.0
+    else:
+        fake.faults.add(Fault.http_status(429, retry_after="5"), endpoint="push_msg")
+    async with fake.serve() as base_url:
+        sms = fake.client(base_url=base_url, sender="sms-tester", transport="aiohttp", retry=SLOW)
+        async with sms:
+            error = await run_and_close(sms, lambda: sms.send(msg()))
+    expected = aiosms.DeliveryUnknownError if in_flight else aiosms.ClosedError
+    assert isinstance(error, expected)
+    assert error.may_have_been_sent is in_flight
+    assert_no_password_in_traceback(error, PASSWORD)
