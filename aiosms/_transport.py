@@ -440,8 +440,10 @@ class HttpxTransport:
 async def read_capped(response: httpx.Response) -> bytes:
     """The response body, or ``ReplyTooLarge`` once it passes ``MAX_REPLY_BYTES``."""
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_REPLY_BYTES and (
-        "content-encoding" not in response.headers
+    if (
+        declared.isdigit()
+        and int(declared) > MAX_REPLY_BYTES
+        and ("content-encoding" not in response.headers)
     ):
         raise _too_large()
     chunks: list[bytes] = []
