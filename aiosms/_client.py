@@ -333,7 +333,6 @@ class BaseClient:
             # Before every attempt: aclose() may have come during the backoff, and a
             # closed transport must never be asked (nothing was sent: ClosedError).
             self._check_open()
-            retry_after: float | None = None
             try:
                 response = await self._transport.request(request, timeout=per_call)
             except TransportFailure as failure:
@@ -381,7 +380,7 @@ class BaseClient:
                     kind=caught.kind,
                     may_have_been_sent=False,
                 )
-            await self._backoff(self.retry.delay(attempt, retry_after))
+            await self._backoff(self.retry.delay(attempt))
             attempt += 1
 
     async def _backoff(self, seconds: float) -> None:
