@@ -224,8 +224,9 @@ class Batcher:
     it; after that the message goes out and only the waiting stops. Leaving the context
     flushes and waits for what is in flight; if the Batcher itself is cancelled, messages
     in flight become unknown outcomes and queued ones fail as not sent. After an
-    authentication, blocked-account or insufficient-funds refusal the Batcher stops
-    sending: queued and later messages fail with that error, as not sent.
+    authentication, blocked-account or insufficient-funds refusal, or an HTTP 401, 403,
+    404 or 405 to a send, the Batcher stops sending: queued and later messages fail with
+    that error, as not sent.
     """
 
     def __init__(
@@ -625,7 +626,7 @@ class Batcher:
 
     def _stop(self, error: SmsError) -> None:
         self._stopped = error
-        logger.error("the gateway refused the account (%s): the Batcher stops sending", error)
+        logger.error("every later send would be refused (%s): the Batcher stops sending", error)
         # Whatever waits in the open packet will never succeed either.
         batch = self._open
         if batch.messages:
