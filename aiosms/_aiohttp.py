@@ -222,7 +222,9 @@ class AiohttpTransport:
                 retry_after = response.headers.get("retry-after")
         except ReplyTooLarge as too_large:
             too_large.host = host_of(request.url)
-            failure = too_large
+            # Raised from within the HTTP library's frames, whose locals hold the
+            # request: none of them goes on.
+            failure = too_large.with_traceback(None)
         except (aiohttp.ClientError, TimeoutError) as exc:
             failure = TransportFailure(
                 type(exc).__name__,

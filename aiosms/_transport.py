@@ -367,7 +367,9 @@ class HttpxTransport:
                 status, body, retry_after = await self._exchange(request, url, timeout, progress)
             except ReplyTooLarge as too_large:
                 too_large.host = host_of(request.url)
-                failure = too_large
+                # Raised from within the HTTP library's frames, whose locals hold the
+                # request: none of them goes on.
+                failure = too_large.with_traceback(None)
             except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
                 # Refused before any connection was made; trying again cannot help.
                 failure = TransportFailure(

@@ -239,3 +239,35 @@ def test_the_reason_is_read_from_the_innermost_cause() -> None:
     assert failure_reason(untrusted) == "TLS certificate not trusted"
     assert failure_reason(httpx.ConnectTimeout("x")) == "connecting timed out"
     assert failure_reason(ValueError("no idea")) == ""
+
+
+@pytest.mark.parametrize("gateway", ["mysms", "1000sms"])
+async def test_an_oversized_reply_keeps_no_password_in_its_traceback(
+    transport: str, gateway: str
+) -> None:
+    # GET puts the password in the URL, which the HTTP library's frames hold.
+    method = "POST" if transport == "aiohttp" else "GET"
+
+    async def flood(stream: SocketStream) -> None:
+        async with stream:
+            try:
+                await stream.receive()
+                await stream.send(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n")
+                for _ in range(1000):
+                    await stream.send(b"7" * 65536)
+            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                pass
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, flood)
+        async with make_client(gateway, f"http://127.0.0.1:{port}/", transport, method) as sms:
+            with anyio.fail_after(10), pytest.raises(aiosms.DeliveryUnknownError) as send_error:
+                await sms.send(msg())
+            with anyio.fail_after(10), pytest.raises(aiosms.ProtocolError) as read_error:
+                await sms.balance()
+        tg.cancel_scope.cancel()
+    for error in (send_error.value, read_error.value):
+        assert f"127.0.0.1:{port}" in str(error)
+        assert_no_password_in_traceback(error)
