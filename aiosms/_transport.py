@@ -302,7 +302,9 @@ class HttpxTransport:
 
     A caller-supplied client is used as it is and never closed; either way every
     request goes with ``follow_redirects=False``, so a redirect can never replay a
-    body that holds a password.
+    body that holds a password. Each request has an overall deadline
+    (``deadline_of`` its timeout) and its reply is read up to ``MAX_REPLY_BYTES``.
+    It keeps no state beyond its own pool, so a wrapper may compose several.
     """
 
     def __init__(
