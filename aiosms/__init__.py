@@ -35,7 +35,7 @@ from aiosms._providers.thousandsms import ThousandSms
 from aiosms._redact import RedactingFilter, install_log_filter
 from aiosms._retry import RetryPolicy
 from aiosms._segments import Segments, segments
-from aiosms._transport import DEFAULT_LIMITS, DEFAULT_TIMEOUT
+from aiosms._transport import DEFAULT_LIMITS, DEFAULT_TIMEOUT, MAX_REPLY_BYTES
 from aiosms._validation import normalize_phone
 
 __version__ = "0.1.0"
@@ -43,6 +43,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_TIMEOUT",
+    "MAX_REPLY_BYTES",
     "AccountError",
     "AiohttpTransport",
     "AuthenticationError",

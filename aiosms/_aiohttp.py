@@ -13,6 +13,7 @@ aiohttp's client layer costs far less per request than httpx's, which matters fo
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +23,14 @@ import httpx
 from aiosms._transport import (
     DEFAULT_LIMITS,
     DEFAULT_TIMEOUT,
+    MAX_REPLY_BYTES,
+    ReplyTooLarge,
     TransportFailure,
     WireRequest,
     WireResponse,
+    deadline_of,
+    failure_reason,
+    host_of,
     logged_failure,
     logged_response,
 )
@@ -34,21 +40,67 @@ if TYPE_CHECKING:
 
 __all__ = ["AiohttpTransport"]
 
+#: How far past the deadline aiohttp's overall timer fires (see ``_client_timeout``).
+_BACKSTOP_GRACE = 0.05
+
 
 def _client_timeout(timeout: httpx.Timeout) -> aiohttp.ClientTimeout:
     import aiohttp
 
     # aiohttp's "connect" covers waiting for a pooled connection and connecting;
-    # "sock_read" bounds each wait for reply bytes. No total: a long reply that
-    # keeps arriving is not a fault.
+    # "sock_read" bounds each wait for reply bytes; "total" is the request's overall
+    # deadline (see ``deadline_of``), so a reply trickled byte by byte ends too.
+    deadline = deadline_of(timeout)
     pool = timeout.pool or 0.0
-    connect = timeout.connect
+    connect = None if timeout.connect is None else timeout.connect + pool
+    if connect is not None and deadline is not None:
+        # Running out while still connecting stays provably unsent where it can.
+        connect = min(connect, deadline)
     return aiohttp.ClientTimeout(
-        total=None,
-        connect=None if connect is None else connect + pool,
-        sock_connect=connect,
+        # A step's own bound that runs out with the deadline names the step (a read
+        # stall is a SocketTimeoutError, a pool wait a ConnectionTimeoutError, which
+        # proves the request unsent): the overall timer is the backstop behind them.
+        total=None if deadline is None else deadline + _BACKSTOP_GRACE,
+        connect=connect,
+        sock_connect=timeout.connect,
         sock_read=timeout.read,
+        # aiohttp rounds bounds of 5 s and more up to a whole second by default.
+        ceil_threshold=math.inf,
     )
+
+
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
+    """The response body, or ``ReplyTooLarge`` once it passes ``MAX_REPLY_BYTES``."""
+    declared = response.content_length
+    if declared is not None and "content-encoding" not in response.headers:
+        if declared > MAX_REPLY_BYTES:
+            raise _too_large()
+        # The common case: a small reply of known length, read in one call.
+        return await response.read()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_REPLY_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large() -> ReplyTooLarge:
+    return ReplyTooLarge(
+        "ReplyTooLarge",
+        provably_unsent=False,
+        retryable=False,
+        reason=f"the reply is larger than {MAX_REPLY_BYTES} bytes",
+    )
+
+
+def _timeout_reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        # aiohttp's overall timer and its per-step timers alike.
+        return "timed out"
+    return ""
 
 
 def _provably_unsent(exc: BaseException) -> bool:
@@ -136,11 +188,26 @@ class AiohttpTransport:
                     "aiohttp transport outside asyncio", provably_unsent=True, retryable=False
                 )
             self._session = self._open_session()
+        if self._session.closed:
+            # aiohttp would raise a bare RuntimeError; nothing can leave a closed session.
+            raise logged_failure(
+                request,
+                TransportFailure(
+                    "ClientClosed",
+                    provably_unsent=True,
+                    retryable=False,
+                    host=host_of(request.url),
+                    reason="the connection pool is closed",
+                ),
+            )
         options: dict[str, Any] = {"allow_redirects": False}
         if timeout is not None:
             options["timeout"] = _client_timeout(timeout)
         failure: TransportFailure | None = None
         started = time.perf_counter()
+        status = 0
+        body = b""
+        retry_after: str | None = None
         try:
             async with self._session.request(
                 request.method,
@@ -150,11 +217,30 @@ class AiohttpTransport:
                 headers=request.headers,
                 **options,
             ) as response:
-                body = await response.read()
+                body = await _read_capped(response)
                 status = response.status
                 retry_after = response.headers.get("retry-after")
+        except ReplyTooLarge as too_large:
+            too_large.host = host_of(request.url)
+            # Raised from within the HTTP library's frames, whose locals hold the
+            # request: none of them goes on.
+            failure = too_large.with_traceback(None)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            failure = TransportFailure(type(exc).__name__, provably_unsent=_provably_unsent(exc))
+            failure = TransportFailure(
+                type(exc).__name__,
+                provably_unsent=_provably_unsent(exc),
+                host=host_of(request.url),
+                reason=failure_reason(exc) or _timeout_reason(exc),
+            )
+        except Exception as exc:
+            # Whatever else aiohttp raises (a closed event loop, a bug) may come after
+            # the request left, and its frames may hold the password.
+            failure = TransportFailure(
+                type(exc).__name__,
+                provably_unsent=False,
+                host=host_of(request.url),
+                reason=failure_reason(exc),
+            )
         if failure is not None:
             raise logged_failure(request, failure)
         return logged_response(request, started, status, body, retry_after)

@@ -40,7 +40,7 @@ from aiosms._models import (
     refuse_unsendable,
     unsendable_from,
 )
-from aiosms._providers._common import ACCOUNT_LEVEL, failed, not_sent, require_id
+from aiosms._providers._common import failed, not_sent, require_id, stops_the_flow
 
 if TYPE_CHECKING:
     from aiosms._client import BaseClient
@@ -248,8 +248,9 @@ class Batcher:
     it; after that the message goes out and only the waiting stops. Leaving the context
     flushes and waits for what is in flight; if the Batcher itself is cancelled, messages
     in flight become unknown outcomes and queued ones fail as not sent. After an
-    authentication, blocked-account or insufficient-funds refusal the Batcher stops
-    sending: queued and later messages fail with that error, as not sent.
+    authentication, blocked-account or insufficient-funds refusal, or an HTTP 401, 403,
+    404 or 405 to a send, the Batcher stops sending: queued and later messages fail with
+    that error, as not sent.
     """
 
     def __init__(
@@ -671,7 +672,7 @@ class Batcher:
         if self._stopped is None:
             for receipt in receipts:
                 refusal = receipt.error
-                if refusal is not None and isinstance(refusal, ACCOUNT_LEVEL):
+                if stops_the_flow(refusal):
                     self._stop(refusal)
                     break
         self._deliver(batch, receipts)
@@ -691,7 +692,7 @@ class Batcher:
 
     def _stop(self, error: SmsError) -> None:
         self._stopped = error
-        logger.error("the gateway refused the account (%s): the Batcher stops sending", error)
+        logger.error("every later send would be refused (%s): the Batcher stops sending", error)
         # Whatever waits in the open packet will never succeed either.
         batch = self._open
         if batch.messages:
@@ -832,7 +833,7 @@ class Batcher:
             unanswered: SmsError | None = None
             for report in reports:
                 if report.state is DeliveryState.UNKNOWN and report.error is not None:
-                    if isinstance(report.error, ACCOUNT_LEVEL):
+                    if stops_the_flow(report.error):
                         raise report.error
                     unanswered = unanswered or report.error
                     continue

@@ -22,6 +22,7 @@ from aiosms._errors import (
     ClosedError,
     DeliveryUnknownError,
     MessageNotFoundError,
+    ProtocolError,
     ProviderError,
     SmsError,
     TransportError,
@@ -29,11 +30,12 @@ from aiosms._errors import (
 )
 from aiosms._models import DeliveryState, Message, Receipt, StatusReport
 from aiosms._providers._common import (
-    ACCOUNT_LEVEL,
+    REFUSED_STATUSES,
     failed,
     not_sent,
     require_id,
     require_message,
+    stops_the_flow,
     unexpected,
     unexpected_read,
 )
@@ -42,10 +44,12 @@ from aiosms._transport import (
     DEFAULT_LIMITS,
     DEFAULT_TIMEOUT,
     HttpxTransport,
+    ReplyTooLarge,
     Transport,
     TransportFailure,
     WireRequest,
     WireResponse,
+    host_of,
 )
 from aiosms._validation import (
     non_negative_int,
@@ -171,6 +175,12 @@ class BaseClient:
             http_transport=http_transport,
         )
         self._state = _State.UNOPENED
+        #: The event loop the client was first used in: its pooled connections belong
+        #: to that loop, and writing on them from another one breaks mid-request.
+        self._loop: anyio.lowlevel.EventLoopToken | None = None
+        #: Set by aclose() so requests waiting to retry stop at once (made on first
+        #: use: an anyio Event belongs to the running loop).
+        self._closing: anyio.Event | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -180,6 +190,7 @@ class BaseClient:
         if self._state is _State.CLOSED:
             raise ClosedError(f"{type(self).__name__} is closed: create a new client")
         self._check_runtime()
+        self._check_loop()
         self._state = _State.OPENED
         return self
 
@@ -192,10 +203,24 @@ class BaseClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool (not a caller-supplied httpx client). Safe to call twice."""
+        """Close the connection pool (not a caller-supplied httpx client). Safe to call twice.
+
+        Requests waiting to retry stop with ``ClosedError`` (not sent). From another
+        event loop than the one the client was used in, the client is only marked
+        closed: its connections belong to that loop and cannot be closed from here.
+        """
         if self._state is _State.CLOSED:
             return
         self._state = _State.CLOSED
+        if self._loop is not None and self._loop != anyio.lowlevel.current_token():
+            logger.warning(
+                "%s closed from another event loop than the one it was used in; "
+                "its connections are left to that loop",
+                type(self).__name__,
+            )
+            return
+        if self._closing is not None:
+            self._closing.set()
         # Shielded so a cancelled caller still returns every pooled connection.
         with anyio.CancelScope(shield=True):
             await self._transport.aclose()
@@ -234,6 +259,21 @@ class BaseClient:
     def _check_open(self) -> None:
         if self._state is _State.CLOSED:
             raise ClosedError(f"{type(self).__name__} is closed: create a new client")
+        self._check_loop()
+
+    def _check_loop(self) -> None:
+        # A ClosedError, not a bare RuntimeError: to this event loop the client is as
+        # good as closed (its connections live in another), nothing was sent, and
+        # batch code already treats ClosedError as "not sent, stop".
+        token = anyio.lowlevel.current_token()
+        if self._loop is None:
+            self._loop = token
+        elif token != self._loop:
+            raise ClosedError(
+                f"{type(self).__name__} was first used in another event loop; its "
+                "connections belong to that loop: create one client per event loop "
+                "(for example one per asyncio.run())"
+            )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(sender={self.sender!r}, base_url={self.base_url!r})"
@@ -249,40 +289,49 @@ class BaseClient:
         timeout: TimeoutArg = None,
     ) -> T:
         """Send a read and parse its reply, retrying transient faults."""
-        self._check_open()
         per_call = _as_timeout(timeout)
         attempt = 0
         while True:
+            # Before every attempt: aclose() may have come during the backoff.
+            self._check_open()
             error: SmsError
             retry_after: float | None = None
+            failure: TransportFailure | None = None
             try:
                 response = await self._transport.request(request, timeout=per_call)
-            except TransportFailure as failure:
-                error = TransportError(
-                    f"{self.provider} {what}: {failure.kind}",
-                    kind=failure.kind,
-                    may_have_been_sent=False,
-                )
+            except TransportFailure as caught:
+                failure = caught
+            except Exception as unexpected:
+                # Kept by name only: its frames and text may hold the request.
+                failure = _unexpected(unexpected, request)
+            if failure is not None:
                 transient = failure.retryable
-            else:
-                if 200 <= response.status_code < 300:
-                    try:
-                        return parse(response.body)
-                    except ProviderError as refused:
-                        error, transient = refused, refused.transient
+                if isinstance(failure, ReplyTooLarge):
+                    error = ProtocolError(f"{self.provider} {what}: {failure.describe()}")
                 else:
-                    code = response.status_code
                     error = TransportError(
-                        f"{self.provider} {what}: HTTP {code}",
-                        kind=f"HTTP {code}",
-                        status_code=code,
+                        f"{self.provider} {what}: {failure.describe()}",
+                        kind=failure.kind,
                         may_have_been_sent=False,
                     )
-                    transient = code == 429 or code >= 500
-                    retry_after = response.retry_after
+            elif 200 <= response.status_code < 300:
+                try:
+                    return parse(response.body)
+                except ProviderError as refused:
+                    error, transient = refused, refused.transient
+            else:
+                code = response.status_code
+                error = TransportError(
+                    f"{self.provider} {what}: HTTP {code} from {host_of(request.url)}",
+                    kind=f"HTTP {code}",
+                    status_code=code,
+                    may_have_been_sent=False,
+                )
+                transient = code == 429 or code >= 500
+                retry_after = response.retry_after
             if not transient or attempt >= self.retry.read_retries:
                 raise error
-            await anyio.sleep(self.retry.delay(attempt, retry_after))
+            await self._backoff(self.retry.delay(attempt, retry_after))
             attempt += 1
 
     async def _send(
@@ -295,40 +344,75 @@ class BaseClient:
     ) -> WireResponse:
         """Send a request that sends SMS; retry only what provably never left.
 
-        Any other failure, and any reply that is not 2xx, is an unknown outcome.
+        HTTP 401, 403, 404 and 405 are refusals before any gateway logic (not sent);
+        429 is a refusal retried within the send budget; any other failure and any
+        other reply that is not 2xx is an unknown outcome.
         """
-        self._check_open()
         per_call = _as_timeout(timeout)
         attempt = 0
         while True:
+            # Before every attempt: aclose() may have come during the backoff, and a
+            # closed transport must never be asked (nothing was sent: ClosedError).
+            self._check_open()
             try:
                 response = await self._transport.request(request, timeout=per_call)
             except TransportFailure as failure:
                 caught = failure
+            except Exception as unexpected:
+                # Whatever else a transport raises may come after the request left.
+                caught = _unexpected(unexpected, request)
             else:
-                if 200 <= response.status_code < 300:
+                code = response.status_code
+                if 200 <= code < 300:
                     return response
-                raise DeliveryUnknownError(
-                    f"{self.provider} {what}: HTTP {response.status_code}; "
-                    "the gateway may have accepted the message(s)",
-                    messages=messages,
-                    kind=f"HTTP {response.status_code}",
+                if code not in REFUSED_STATUSES and code != 429:
+                    raise DeliveryUnknownError(
+                        f"{self.provider} {what}: HTTP {code} from {host_of(request.url)}; "
+                        "the gateway may have accepted the message(s)",
+                        messages=messages,
+                        kind=f"HTTP {code}",
+                    )
+                refusal = TransportError(
+                    f"{self.provider} {what}: HTTP {code} from {host_of(request.url)}; "
+                    "the server refused the request, nothing was sent",
+                    kind=f"HTTP {code}",
+                    status_code=code,
+                    may_have_been_sent=False,
                 )
+                if code != 429 or attempt >= self.retry.send_retries:
+                    raise refusal
+                await self._backoff(self.retry.delay(attempt, response.retry_after))
+                attempt += 1
+                continue
             if not caught.provably_unsent:
                 raise DeliveryUnknownError(
-                    f"{self.provider} {what}: {caught.kind} after the request may have left; "
-                    "the gateway may have accepted the message(s)",
+                    f"{self.provider} {what}: {caught.describe()} after the request may "
+                    "have left; the gateway may have accepted the message(s)",
                     messages=messages,
                     kind=caught.kind,
+                )
+            if self._state is _State.CLOSED:
+                raise ClosedError(
+                    f"{type(self).__name__} was closed while sending; nothing was sent"
                 )
             if attempt >= self.retry.send_retries or not caught.retryable:
                 raise TransportError(
-                    f"{self.provider} {what}: {caught.kind}; nothing was sent",
+                    f"{self.provider} {what}: {caught.describe()}; nothing was sent",
                     kind=caught.kind,
                     may_have_been_sent=False,
                 )
-            await anyio.sleep(self.retry.delay(attempt))
+            await self._backoff(self.retry.delay(attempt))
             attempt += 1
+
+    async def _backoff(self, seconds: float) -> None:
+        """Wait before a retry, or less if the client is closed meanwhile (the next
+        attempt then stops with ``ClosedError``)."""
+        if self._state is _State.CLOSED:
+            return
+        if self._closing is None:
+            self._closing = anyio.Event()
+        with anyio.move_on_after(seconds):
+            await self._closing.wait()
 
     def _url(self, path: str) -> str:
         return self.base_url + path
@@ -412,7 +496,7 @@ class BaseClient:
                 results = unexpected(self.provider, messages, error)
             for (index, _, _), receipt in zip(packet, results, strict=True):
                 receipts[index] = receipt
-                if isinstance(receipt.error, ACCOUNT_LEVEL) and not stop:
+                if stops_the_flow(receipt.error) and not stop:
                     stop.append(receipt.error)
 
         await fan_out(len(packets), send_packet, self._in_flight_limit)
@@ -452,7 +536,7 @@ class BaseClient:
                     reports = await self._status_batch(chunk, timeout)
                 except SmsError as caught:
                     error = caught.with_traceback(None)
-                    if isinstance(error, ACCOUNT_LEVEL) and not stop:
+                    if stops_the_flow(error) and not stop:
                         stop.append(error)
                 except Exception as caught:
                     # A surprise keeps to its own ids, never cancels the other requests.
@@ -474,6 +558,13 @@ def _failed_report(message_id: str, error: SmsError, asked: int) -> StatusReport
     state = DeliveryState.REJECTED if found_missing else DeliveryState.UNKNOWN
     # No code: a report's code is the message's state, and the request never gave one.
     return StatusReport(message_id, state, error=error.clone())
+
+
+def _unexpected(exc: Exception, request: WireRequest) -> TransportFailure:
+    """A failure for an exception a transport should not have let out: the request
+    may have left, and only the exception's name is kept."""
+    logger.debug("the transport raised %s unexpectedly", type(exc).__name__)
+    return TransportFailure(type(exc).__name__, provably_unsent=False, host=host_of(request.url))
 
 
 async def fan_out(count: int, work: Callable[[int], Awaitable[None]], limit: int) -> None:

@@ -9,7 +9,7 @@ lives in each provider's code table, not here.
 
     SmsError                      .may_have_been_sent
     ├── ValidationError           bad input, raised before any request
-    ├── ClosedError               the client or Batcher is closed; nothing was sent
+    ├── ClosedError               closed, or bound to another event loop; nothing was sent
     ├── TransportError            network or HTTP failure (on a send: provably unsent only)
     ├── DeliveryUnknownError      a send may have reached the gateway; result unknown
     ├── ProtocolError             an unparseable reply to a read
@@ -130,6 +130,8 @@ def _describe(field: str, rule: str, key: Any) -> str:
 class ClosedError(SmsError, RuntimeError):
     """The client or Batcher is closed (or closing), so nothing was sent.
 
+    Also raised when a client is used from another event loop than the one it was
+    first used in (its connections belong to that loop), before any byte is written.
     Also a ``RuntimeError``: using a closed object is a programming error, but a
     message refused this way is certainly not sent (``may_have_been_sent`` is False).
     """
@@ -138,10 +140,13 @@ class ClosedError(SmsError, RuntimeError):
 class TransportError(SmsError):
     """The request failed in the network or with an HTTP error, after the allowed retries.
 
-    On a send it is raised only where the request provably never reached the gateway
-    (so ``may_have_been_sent`` is False). ``kind`` is the name of the original failure
-    (``"ConnectError"``, ``"ReadTimeout"``, ``"HTTP 503"`` …); the original exception text
-    is never kept, since it may carry a URL with a password in it.
+    On a send it is raised only where the request provably never reached the gateway,
+    or where the server refused it before any gateway logic (HTTP 401, 403, 404, 405, and
+    429 after the retries): ``may_have_been_sent`` is False. ``kind`` is the name of the
+    original failure (``"ConnectError"``, ``"ReadTimeout"``, ``"HTTP 503"`` …) and the
+    message names the host and the reason ("connection refused", "DNS lookup failed" …);
+    the original exception text is never kept, since it may carry a URL with a password
+    in it.
     """
 
     def __init__(
@@ -155,9 +160,11 @@ class TransportError(SmsError):
 class DeliveryUnknownError(SmsError):
     """A send may have reached the gateway, and its result is unknown.
 
-    Raised on a read or write timeout or reset after the request left, an HTTP 5xx,
-    an unparseable reply, a packet reply of the wrong length, or a gateway internal
-    error in reply to a send. aiosms never resends such a message by itself: neither
+    Raised on a read or write timeout or reset after the request left (the request's
+    overall deadline included), an HTTP 5xx or a 4xx other than 401, 403, 404, 405 and
+    429, an unparseable reply or one larger than ``MAX_REPLY_BYTES``, a packet reply of
+    the wrong length, a gateway internal error in reply to a send, or any unexpected
+    exception from a transport. aiosms never resends such a message by itself: neither
     gateway can look a message up without its id. ``messages`` holds what was in the
     request.
     """
@@ -171,7 +178,8 @@ class DeliveryUnknownError(SmsError):
 
 
 class ProtocolError(SmsError):
-    """The gateway's reply to a read (status, balance, profile) could not be understood."""
+    """The gateway's reply to a read (status, balance, profile) could not be understood
+    (malformed, or larger than ``MAX_REPLY_BYTES``)."""
 
 
 class ProviderError(SmsError):

@@ -40,7 +40,8 @@ class RetryPolicy:
     - ``read_retries``: extra attempts for status, balance and profile after a network
       failure, HTTP 429/5xx or a gateway internal error.
     - ``send_retries``: extra attempts for a send whose request provably never left
-      (connection refused, connect timeout, pool timeout). Nothing else is retried.
+      (connection refused, connect timeout, pool timeout) or that the server refused
+      with HTTP 429 (after its ``Retry-After``). Nothing else is retried.
     - Waits grow as ``initial_delay * 2**n`` up to ``max_delay``, less up to
       ``jitter`` of themselves at random; a ``Retry-After`` header is honoured up to
       ``max_retry_after`` seconds.

@@ -3,15 +3,20 @@
 A transport sends one request and returns the status and body, or raises
 ``TransportFailure`` saying, from the *original* exception, whether the request
 provably never reached the gateway. It knows nothing of gateways, retries or
-models. It never lets an exception escape whose text could hold a URL (and so,
-with GET, a password): failures are re-raised with a fixed text, outside the
-``except`` block, so no cause or context is chained.
+models. Every request has an overall deadline (pool wait, connect, write and the
+whole read) and every reply a size cap (``MAX_REPLY_BYTES``). It never lets an
+exception escape whose text could hold a URL (and so, with GET, a password), nor
+one carrying the HTTP library's frames: failures are re-raised with a fixed text
+naming only the host and the reason, outside the ``except`` block, so no cause or
+context is chained.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import math
+import socket
 import ssl
 import time
 from collections.abc import Mapping
@@ -19,13 +24,16 @@ from email.utils import parsedate_to_datetime
 from typing import Protocol
 from urllib.parse import urlsplit
 
+import anyio
 import attrs
 import httpx
 
 __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_TIMEOUT",
+    "MAX_REPLY_BYTES",
     "HttpxTransport",
+    "ReplyTooLarge",
     "Transport",
     "TransportFailure",
     "WireRequest",
@@ -34,8 +42,13 @@ __all__ = [
 
 logger = logging.getLogger("aiosms.transport")
 
-#: Never hang forever: connect, read, write and pool waits are all bounded.
+#: Never hang forever: connect, read, write and pool waits are all bounded, and so
+#: is a request as a whole: by the largest of these parts (15 s), see ``deadline_of``.
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=10.0, pool=10.0)
+#: The largest reply body aiosms reads (1 MiB, after decompression). Gateway replies
+#: are a few kilobytes even for a packet of hundreds of messages; anything larger is
+#: not a reply (a proxy's page, a runaway stream) and is abandoned unread past the cap.
+MAX_REPLY_BYTES = 1024 * 1024
 #: httpx's pool degrades as it grows (it rescans every connection per request);
 #: ten connections kept alive serve the default concurrency of ten.
 DEFAULT_LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=10, keepalive_expiry=30)
@@ -65,15 +78,43 @@ class TransportFailure(Exception):
     """A request failed in the network.
 
     ``provably_unsent`` is True only when the request cannot have reached the
-    gateway (no connection was ever made for it). ``kind`` names the original failure.
+    gateway (no connection was ever made for it). ``kind`` names the original failure,
+    ``host`` the server it was for (never the path, query or body), ``reason`` what
+    went wrong in plain words ("connection refused", "DNS lookup failed" …) or "".
     """
 
-    def __init__(self, kind: str, *, provably_unsent: bool, retryable: bool = True) -> None:
+    def __init__(
+        self,
+        kind: str,
+        *,
+        provably_unsent: bool,
+        retryable: bool = True,
+        host: str = "",
+        reason: str = "",
+    ) -> None:
         super().__init__(kind)
         self.kind = kind
         self.provably_unsent = provably_unsent
         #: False when trying again cannot help (a transport that cannot run here).
         self.retryable = retryable
+        self.host = host
+        self.reason = reason
+
+    def describe(self) -> str:
+        """``"ConnectError to my-sms.ru:443 (connection refused)"``: safe to show."""
+        text = self.kind
+        if self.host:
+            text += f" to {self.host}"
+        if self.reason:
+            text += f" ({self.reason})"
+        return text
+
+
+class ReplyTooLarge(TransportFailure):
+    """The reply body was larger than ``MAX_REPLY_BYTES``: abandoned unread.
+
+    The gateway answered, so the request was not unsent; what it said is unknown.
+    """
 
 
 class Transport(Protocol):
@@ -133,6 +174,118 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def deadline_of(timeout: httpx.Timeout) -> float | None:
+    """The overall bound of one request attempt under ``timeout``.
+
+    A float timeout ``t`` becomes ``httpx.Timeout(t)``: every phase and the whole
+    attempt are bounded by ``t``. For an ``httpx.Timeout`` the whole attempt (pool
+    wait, connect, write and the complete read) is bounded by the largest of its
+    parts; ``httpx.Timeout(None)`` turns every bound off, this one included.
+    """
+    parts = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t]
+    return max(parts) if parts else None
+
+
+def host_of(url: str) -> str:
+    """``host`` or ``host:port`` of a URL: never its user info, path or query."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{host}:{port}" if port is not None else host
+
+
+#: Plain words for the timeouts a request can hit, by the phase it was in.
+_TIMEOUT_REASONS = {
+    "PoolTimeout": "no pooled connection became free in time",
+    "ConnectTimeout": "connecting timed out",
+    "WriteTimeout": "sending the request timed out",
+    "ReadTimeout": "the reply did not come in time",
+}
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why a request failed, in plain words, from the exception and what it chains.
+
+    Only fixed words come out: an exception's own text may hold a URL.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    found: list[str] = []
+    while pending and len(seen) < 32:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror) or type(current).__name__ == (
+            "ClientConnectorDNSError"
+        ):
+            return "DNS lookup failed"
+        if isinstance(current, ssl.SSLCertVerificationError) or type(current).__name__ == (
+            "ClientConnectorCertificateError"
+        ):
+            return "TLS certificate not trusted"
+        if isinstance(current, ssl.SSLError) or type(current).__name__ == "ClientSSLError":
+            found.append("TLS handshake failed")
+        elif isinstance(current, ConnectionRefusedError):
+            found.append("connection refused")
+        elif isinstance(current, ConnectionResetError):
+            found.append("connection reset")
+        elif isinstance(current, (TimeoutError, httpx.TimeoutException)):
+            found.append(_TIMEOUT_REASONS.get(type(current).__name__, "timed out"))
+        elif isinstance(current, (httpx.RemoteProtocolError, httpx.ReadError)) or (
+            type(current).__name__ in {"ServerDisconnectedError", "ClientPayloadError"}
+        ):
+            found.append("the connection closed before a full reply")
+        grouped = getattr(current, "exceptions", None)
+        if isinstance(grouped, tuple):
+            # An exception group (anyio's connect attempts under trio).
+            pending.extend(e for e in grouped if isinstance(e, BaseException))
+        for inner in (
+            current.__cause__,
+            current.__context__,
+            getattr(current, "os_error", None),
+            getattr(current, "certificate_error", None),
+        ):
+            if isinstance(inner, BaseException):
+                pending.append(inner)
+    # The innermost cause is the most specific one.
+    return found[-1] if found else ""
+
+
+class _Progress:
+    """How far an httpx transport got with one request, from its trace events.
+
+    ``phase`` stays None until the first event: for httpx's own connection pool that
+    means the request still waits for a pooled connection; it then names connection
+    steps until the first byte of the request is about to be written.
+    """
+
+    __slots__ = ("phase",)
+
+    def __init__(self) -> None:
+        self.phase: str | None = None
+
+    async def __call__(self, name: str, info: Mapping[str, object]) -> None:
+        self.phase = name
+
+    def timeout_kind(self, pool_reports_progress: bool) -> tuple[str, bool]:
+        """The timeout this phase amounts to, and whether nothing was written yet."""
+        phase = self.phase
+        if phase is None:
+            if pool_reports_progress:
+                return "PoolTimeout", True
+            # No event from a transport that may never send any: nothing is known.
+            return "Timeout", False
+        if phase.startswith("connection."):
+            return "ConnectTimeout", True
+        if "send_request" in phase:
+            return "WriteTimeout", False
+        return "ReadTimeout", False
+
+
 @functools.cache
 def default_ssl_context() -> ssl.SSLContext:
     """The TLS settings of every client aiosms builds itself: httpx's defaults
@@ -149,7 +302,9 @@ class HttpxTransport:
 
     A caller-supplied client is used as it is and never closed; either way every
     request goes with ``follow_redirects=False``, so a redirect can never replay a
-    body that holds a password.
+    body that holds a password. Each request has an overall deadline
+    (``deadline_of`` its timeout) and its reply is read up to ``MAX_REPLY_BYTES``.
+    It keeps no state beyond its own pool, so a wrapper may compose several.
     """
 
     def __init__(
@@ -175,45 +330,154 @@ class HttpxTransport:
             limits.max_connections if self._owns_client and http_transport is None else None
         )
         self._urls: dict[str, httpx.URL] = {}
+        self._deadline = deadline_of(self._client.timeout)
+        #: Only httpx's own connection pool is known to report trace events from the
+        #: moment it hands out a connection (a custom transport may report none).
+        self._traced = self._owns_client and http_transport is None
 
     async def request(
         self, request: WireRequest, *, timeout: httpx.Timeout | None = None
     ) -> WireResponse:
+        """Send one request within its deadline; return its status and capped body."""
         failure: TransportFailure | None = None
         started = time.perf_counter()
         url = self._urls.get(request.url)
         if url is None:
             # Parsing a URL is a large part of httpx's cost per request: once per URL.
             url = self._urls[request.url] = httpx.URL(request.url)
-        try:
-            response = await self._client.request(
-                request.method,
-                url,
-                params=request.params,
-                content=request.content,
-                headers=request.headers,
-                follow_redirects=False,
-                # Without a per-call timeout, the client's own: aiosms's client was
-                # built with the default, and a caller's client keeps its own.
-                timeout=timeout or httpx.USE_CLIENT_DEFAULT,
+        if self._client.is_closed:
+            # httpx would raise a bare RuntimeError; nothing can leave a closed pool.
+            raise logged_failure(
+                request,
+                TransportFailure(
+                    "ClientClosed",
+                    provably_unsent=True,
+                    retryable=False,
+                    host=host_of(request.url),
+                    reason="the connection pool is closed",
+                ),
             )
-        except (httpx.RequestError, httpx.InvalidURL, httpx.StreamError) as exc:
-            # Any failure httpx may raise (a broken gzip body included): its text and
-            # its request may hold a GET URL, so only its name goes on.
-            failure = TransportFailure(type(exc).__name__, provably_unsent=provably_unsent(exc))
+        deadline = self._deadline if timeout is None else deadline_of(timeout)
+        # httpcore reports each step of a request: the only way to tell, when the
+        # deadline cuts a request short, whether any byte of it was written.
+        progress = _Progress()
+        status = 0
+        body = b""
+        retry_after: str | None = None
+        with anyio.move_on_after(deadline if deadline is not None else math.inf) as scope:
+            try:
+                status, body, retry_after = await self._exchange(request, url, timeout, progress)
+            except ReplyTooLarge as too_large:
+                too_large.host = host_of(request.url)
+                # Raised from within the HTTP library's frames, whose locals hold the
+                # request: none of them goes on.
+                failure = too_large.with_traceback(None)
+            except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+                # Refused before any connection was made; trying again cannot help.
+                failure = TransportFailure(
+                    type(exc).__name__,
+                    provably_unsent=True,
+                    retryable=False,
+                    host=host_of(request.url),
+                    reason="the URL cannot be used",
+                )
+            except (httpx.RequestError, httpx.StreamError) as exc:
+                # Any failure httpx may raise (a broken gzip body included): its text and
+                # its request may hold a GET URL, so only its name goes on.
+                failure = TransportFailure(
+                    type(exc).__name__,
+                    provably_unsent=provably_unsent(exc),
+                    host=host_of(request.url),
+                    reason=failure_reason(exc),
+                )
+            except Exception as exc:
+                # Whatever else the HTTP stack raises (a closed event loop, a bug) may
+                # come after the request left, and its frames may hold the password.
+                failure = TransportFailure(
+                    type(exc).__name__,
+                    provably_unsent=False,
+                    host=host_of(request.url),
+                    reason=failure_reason(exc),
+                )
+        if scope.cancelled_caught or (scope.cancel_called and failure is not None):
+            kind, unsent = progress.timeout_kind(self._traced)
+            failure = TransportFailure(
+                kind,
+                provably_unsent=unsent,
+                host=host_of(request.url),
+                reason=f"the request's deadline of {deadline:g} s passed",
+            )
         if failure is not None:
             raise logged_failure(request, failure)
-        return logged_response(
-            request,
-            started,
-            response.status_code,
-            response.content,
-            response.headers.get("retry-after"),
+        return logged_response(request, started, status, body, retry_after)
+
+    async def _exchange(
+        self,
+        request: WireRequest,
+        url: httpx.URL,
+        timeout: httpx.Timeout | None,
+        progress: _Progress,
+    ) -> tuple[int, bytes, str | None]:
+        http_request = self._client.build_request(
+            request.method,
+            url,
+            params=request.params,
+            content=request.content,
+            headers=request.headers,
+            # Without a per-call timeout, the client's own: aiosms's client was
+            # built with the default, and a caller's client keeps its own.
+            timeout=timeout or httpx.USE_CLIENT_DEFAULT,
+            extensions={"trace": progress},
         )
+        response = await self._client.send(http_request, follow_redirects=False, stream=True)
+        try:
+            body = await read_capped(response)
+        finally:
+            await response.aclose()
+        return response.status_code, body, response.headers.get("retry-after")
 
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
+
+
+async def read_capped(response: httpx.Response) -> bytes:
+    """The response body, or ``ReplyTooLarge`` once it passes ``MAX_REPLY_BYTES``."""
+    declared = response.headers.get("content-length", "")
+    if (
+        declared.isdigit()
+        and int(declared) > MAX_REPLY_BYTES
+        and ("content-encoding" not in response.headers)
+    ):
+        raise _too_large()
+    chunks: list[bytes] = []
+    size = 0
+    # Past the cap the read is cancelled, not abandoned: the cancellation rises from
+    # the network read through every one of httpx's nested stream generators, so
+    # each ends there and then (an abandoned one is finalised later, with a warning
+    # under trio) and the connection is closed, not returned to the pool.
+    with anyio.CancelScope() as cap:
+        async for chunk in response.aiter_bytes():
+            if cap.cancel_called:
+                continue
+            size += len(chunk)
+            if size > MAX_REPLY_BYTES:
+                chunks.clear()
+                cap.cancel()
+                continue
+            chunks.append(chunk)
+    if cap.cancel_called:
+        raise _too_large()
+    return b"".join(chunks)
+
+
+def _too_large() -> ReplyTooLarge:
+    return ReplyTooLarge(
+        "ReplyTooLarge",
+        provably_unsent=False,
+        retryable=False,
+        reason=f"the reply is larger than {MAX_REPLY_BYTES} bytes",
+    )
 
 
 def _path(url: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TypeGuard
 
 from aiosms._errors import (
     AccountError,
@@ -12,6 +13,7 @@ from aiosms._errors import (
     InsufficientFundsError,
     ProtocolError,
     SmsError,
+    TransportError,
     ValidationError,
 )
 from aiosms._models import DeliveryState, Message, Receipt, refuse_unsendable
@@ -22,6 +24,22 @@ logger = logging.getLogger("aiosms")
 #: Failures that doom every later message of the same account: after one, a
 #: batch of sends stops instead of firing requests that cannot succeed.
 ACCOUNT_LEVEL = (AuthenticationError, AccountError, InsufficientFundsError)
+
+#: HTTP statuses to a send that mean the server refused the request before any
+#: gateway logic ran (wrong credentials at a proxy, a wrong path or method): the
+#: message was not sent, and no later message to the same place will be either.
+REFUSED_STATUSES = frozenset({401, 403, 404, 405})
+
+
+def stops_the_flow(error: SmsError | None) -> TypeGuard[SmsError]:
+    """Whether a send's failure dooms every later send of the same client.
+
+    True for account-level refusals (authentication, blocked account, funds) and for
+    an HTTP refusal of the request itself (a typo in ``base_url`` gives 404 to all).
+    """
+    if isinstance(error, ACCOUNT_LEVEL):
+        return True
+    return isinstance(error, TransportError) and error.status_code in REFUSED_STATUSES
 
 
 def failed(message: Message, error: SmsError) -> Receipt:

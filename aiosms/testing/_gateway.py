@@ -185,7 +185,13 @@ class FakeTransport(httpx.AsyncBaseTransport):
         self.gateway = gateway
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        # Report progress as httpcore does, so a client can tell how far a request got.
+        trace = request.extensions.get("trace")
+        if trace is not None:
+            await trace("http11.send_request_headers.started", {"request": request})
         body = await request.aread()
+        if trace is not None:
+            await trace("http11.receive_response_headers.started", {"request": request})
         prefix = self.gateway.prefix
         path = request.url.path
         fake_request = FakeRequest(
