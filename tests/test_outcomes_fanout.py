@@ -188,7 +188,7 @@ async def test_a_1000sms_transport_raising_for_one_id_gives_that_id_an_unknown_r
         reports = await sms.status_many(ids)
     assert [r.message_id for r in reports] == ids
     assert reports[2].state is DeliveryState.UNKNOWN
-    assert isinstance(reports[2].error, aiosms.ProtocolError)
+    assert isinstance(reports[2].error, aiosms.TransportError)
     others = reports[:2] + reports[3:]
     assert {r.state for r in others} == {DeliveryState.QUEUED}
     assert all(r.error is None for r in others)
@@ -204,7 +204,7 @@ async def test_a_my_sms_transport_raising_for_one_packet_gives_its_ids_unknown_r
         reports = await sms.status_many(ids)
     assert [r.message_id for r in reports] == ids
     assert [r.state for r in reports[2:4]] == [DeliveryState.UNKNOWN] * 2
-    assert all(isinstance(r.error, aiosms.ProtocolError) for r in reports[2:4])
+    assert all(isinstance(r.error, aiosms.TransportError) for r in reports[2:4])
     assert all(r.state is not DeliveryState.UNKNOWN for r in reports[:2] + reports[4:])
 
 
