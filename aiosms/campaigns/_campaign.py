@@ -471,6 +471,7 @@ class _Run:
         #: ("paused" | "window", reason) once the run must send nothing more.
         self.stopped: tuple[str, str] | None = None
         self.sent = 0
+        self.budget_reached = False
         self._epochs: dict[int, int] = {}
         #: A packet's attempt id, by the row id of its first message sent.
         self._attempts: dict[int, str] = {}
@@ -508,6 +509,11 @@ class _Run:
                         async for _ in stream:
                             pass
                 tg.cancel_scope.cancel()
+            if self.budget_reached and self.stopped is None:
+                reason = f"the budget of {self.budget} SMS parts is reached"
+                await self.journal.set_campaign_state(self.id, "paused", reason)
+                self.stopped = ("paused", reason)
+                logger.warning("campaign %r paused: %s", self.campaign.name, reason)
         finally:
             with anyio.CancelScope(shield=True):
                 await self.journal.release(self.id, self.owner)
@@ -540,10 +546,8 @@ class _Run:
                 epochs[row.id] = epoch
                 yield _message(row)
             if claim.budget_exhausted:
-                reason = f"the budget of {self.budget} SMS parts is reached"
-                await self.journal.set_campaign_state(self.id, "paused", reason)
-                self.stopped = ("paused", reason)
-                logger.warning("campaign %r paused: %s", self.campaign.name, reason)
+                # What is claimed fits the budget and still goes; the pause comes after.
+                self.budget_reached = True
                 return
             if not claim.rows:
                 return
