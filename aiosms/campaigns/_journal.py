@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from aiosms.campaigns._models import (
     CampaignInfo,
@@ -22,6 +22,8 @@ from aiosms.campaigns._models import (
 )
 
 __all__ = ["Journal"]
+
+_J = TypeVar("_J", bound="Journal")
 
 
 class Journal(abc.ABC):
@@ -37,7 +39,7 @@ class Journal(abc.ABC):
     Usable as an async context manager (closes on exit).
     """
 
-    async def __aenter__(self) -> Journal:
+    async def __aenter__(self: _J) -> _J:
         return self
 
     async def __aexit__(
