@@ -493,21 +493,30 @@ class _Run:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._heartbeats)
-                async with Batcher(
-                    client,
-                    max_batch_size=packet_size,
-                    linger=linger,
-                    max_concurrency=max_concurrency,
-                    # Claimed rows wait here; a bound keeps them few and their leases short.
-                    max_pending=max(2 * self.claim_size, packet_size),
-                    rate=rate,
-                    before_send=self._before_send,
-                    after_send=self._after_send,
-                ) as batcher:
-                    stream = batcher.send_all(self._source())
-                    async with contextlib.aclosing(stream):
-                        async for _ in stream:
-                            pass
+                async with (
+                    Batcher(
+                        client,
+                        max_batch_size=packet_size,
+                        linger=linger,
+                        max_concurrency=max_concurrency,
+                        # Claimed rows wait here; a bound keeps them few and their leases short.
+                        max_pending=max(2 * self.claim_size, packet_size),
+                        rate=rate,
+                        before_send=self._before_send,
+                        after_send=self._after_send,
+                    ) as batcher,
+                    anyio.create_task_group() as feeders,
+                ):
+                    # One send_all per claim, over a plain list (the Batcher's fast path),
+                    # and at most two claims in the Batcher at once.
+                    room = anyio.Semaphore(2)
+                    while True:
+                        await room.acquire()
+                        messages = await self._claim()
+                        if not messages:
+                            room.release()
+                            break
+                        feeders.start_soon(self._drain, batcher, messages, room)
                 tg.cancel_scope.cancel()
             if self.budget_reached and self.stopped is None:
                 reason = f"the budget of {self.budget} SMS parts is reached"
@@ -533,24 +542,33 @@ class _Run:
             self.stopped = ("window", f"the send window closed; it opens at {opening}")
         return True
 
-    async def _source(self) -> AsyncIterator[Message]:
+    async def _claim(self) -> list[Message]:
+        """The next claim's rows as messages; empty when nothing more may be claimed."""
+        if self.stopped is not None or self.budget_reached or self._window_closed():
+            return []
+        claim = await self.journal.claim(
+            self.id, self.owner, self.claim_size, self.lease, self.budget
+        )
+        if claim.budget_exhausted:
+            # What is claimed fits the budget and still goes; the pause comes after.
+            self.budget_reached = True
+        epoch = claim.epoch
         epochs = self._epochs
-        while self.stopped is None and not self._window_closed():
-            claim = await self.journal.claim(
-                self.id, self.owner, self.claim_size, self.lease, self.budget
-            )
-            epoch = claim.epoch
-            for row in claim.rows:
-                if self.stopped is not None:
-                    return
-                epochs[row.id] = epoch
-                yield _message(row)
-            if claim.budget_exhausted:
-                # What is claimed fits the budget and still goes; the pause comes after.
-                self.budget_reached = True
-                return
-            if not claim.rows:
-                return
+        messages = []
+        for row in claim.rows:
+            epochs[row.id] = epoch
+            messages.append(_message(row))
+        return messages
+
+    @staticmethod
+    async def _drain(batcher: Batcher, messages: list[Message], room: anyio.Semaphore) -> None:
+        try:
+            stream = batcher.send_all(messages)
+            async with contextlib.aclosing(stream):
+                async for _ in stream:
+                    pass
+        finally:
+            room.release()
 
     async def _before_send(self, messages: Sequence[Message]) -> list[bool]:
         epochs = self._epochs
