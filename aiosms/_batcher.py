@@ -232,10 +232,10 @@ class Batcher:
       messages it no longer owns. A message not allowed is never sent: its receipt is
       REJECTED with an error saying so. If the hook raises, nothing of the packet is
       sent and the Batcher stops sending (later messages fail as not sent).
-    - ``after_send``: awaited with the receipts of the messages that went, once the
-      request returned and before they reach their callers (an outbox records the
-      outcomes here). If it raises, the receipts are still delivered, and the Batcher
-      stops sending.
+    - ``after_send``: awaited with the receipts of the messages ``before_send`` allowed
+      (all of them without it), once the request returned and before they reach their
+      callers (an outbox records the outcomes here). If it raises, the receipts are
+      still delivered, and the Batcher stops sending.
 
     Cancellation: cancelling ``send()`` before its message is in a sealed packet withdraws
     it; after that the message goes out and only the waiting stops. Leaving the context
@@ -629,6 +629,10 @@ class Batcher:
             self._deliver(batch, merged([]))
             return
         try:
+            if self._stopped is not None:
+                # Stopped while before_send ran (another packet's refusal): not sent, and
+                # after_send hears of it like of any outcome of what it allowed.
+                raise not_sent(self._stopped)  # noqa: TRY301
             receipts = await self.client._send_batch(messages, wires)
         except anyio.get_cancelled_exc_class():
             # The Batcher itself was cancelled with this packet in flight.

@@ -153,3 +153,39 @@ async def test_hooks_apply_to_single_sends_too() -> None:
     assert packets == [1]
     assert refused.value.may_have_been_sent is False
     assert fake.ledger == []
+
+
+async def test_a_packet_allowed_while_another_stopped_the_batcher_is_not_sent_and_reported() -> (
+    None
+):
+    fake = FakeMySms(balance=Decimal("1.5"))  # one message's worth
+    first_settled = anyio.Event()
+    second_asked = anyio.Event()
+    reported: list[Receipt] = []
+
+    async def before(messages: Sequence[Message]) -> list[bool]:
+        if messages[0].key == 0:
+            await second_asked.wait()
+        else:
+            # Allowed only once the first packet's refusal has stopped the Batcher.
+            second_asked.set()
+            await first_settled.wait()
+        return [True] * len(messages)
+
+    async def after(receipts: Sequence[Receipt]) -> None:
+        reported.extend(receipts)
+        first_settled.set()
+
+    async with (
+        fake.client(sender=SENDER) as sms,
+        Batcher(
+            sms, max_batch_size=5, max_concurrency=2, before_send=before, after_send=after
+        ) as batcher,
+    ):
+        receipts = [r async for r in batcher.send_all(map(numbered, range(10)))]
+    assert len(fake.ledger) == 1
+    assert len(fake.calls_to("send")) == 1
+    assert sum(r.ok for r in receipts) == 1
+    # after_send heard of all ten, the second packet's as not sent.
+    assert len(reported) == 10
+    assert all(r.error is not None and not r.error.may_have_been_sent for r in reported[5:])
