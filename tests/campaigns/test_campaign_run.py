@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import anyio
 import httpx
 import pytest
 
@@ -454,3 +456,42 @@ async def test_the_journal_is_called_per_claim_and_per_packet_never_per_message(
     assert (calls["begin_send"], calls["finish"]) == (10, 10)
     # 400 + 400 + 200 rows, then one claim that finds nothing.
     assert calls["claim"] == 4
+
+
+async def test_a_window_in_a_named_time_zone_is_read_in_that_zone(journal: SqliteJournal) -> None:
+    fake = FakeMySms(balance=PLENTY)
+    # Open now in Vladivostok (UTC+10) for the next hour; the same hours read as Moscow
+    # time would be seven hours off, and closed.
+    local = datetime.now(ZoneInfo("Asia/Vladivostok"))
+    window = (local.time().replace(microsecond=0), (local + timedelta(hours=1)).time())
+    campaign = await Campaign.create(
+        journal, "vladivostok", messages(3), sender=SENDER, window=window, tz="Asia/Vladivostok"
+    )
+    moscow = await Campaign.create(
+        journal, "moscow", messages(3, start=3), sender=SENDER, window=window
+    )
+    async with fake.client() as sms:
+        done = await campaign.run(sms)
+        closed = await moscow.run(sms)
+    assert (done.state, closed.state) == ("done", "window")
+    assert sent_phones(fake) == Counter(phone(i) for i in range(3))
+
+
+async def test_run_can_wait_for_the_window_to_open(journal: SqliteJournal) -> None:
+    fake = FakeMySms(balance=PLENTY)
+    now = datetime.now(MOSCOW)
+    window = ((now + timedelta(seconds=2)).time(), (now + timedelta(hours=1)).time())
+    campaign = await Campaign.create(journal, "soon", messages(3), sender=SENDER, window=window)
+    async with fake.client() as sms:
+        with anyio.fail_after(20):
+            summary = await campaign.run(sms, wait_for_window=True)
+    assert summary.state == "done"
+    assert len(fake.ledger) == 3
+
+
+async def test_an_unknown_time_zone_is_refused_before_anything_is_stored(
+    journal: SqliteJournal,
+) -> None:
+    with pytest.raises(ValueError, match="tz"):
+        await Campaign.create(journal, "nowhere", messages(1), tz="Mars/Olympus_Mons")
+    assert await journal.get_campaign("nowhere") is None
