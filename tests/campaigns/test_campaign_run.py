@@ -495,3 +495,13 @@ async def test_an_unknown_time_zone_is_refused_before_anything_is_stored(
     with pytest.raises(ValueError, match="tz"):
         await Campaign.create(journal, "nowhere", messages(1), tz="Mars/Olympus_Mons")
     assert await journal.get_campaign("nowhere") is None
+
+
+async def test_results_list_every_row_once_in_import_order_across_pages(
+    journal: SqliteJournal,
+) -> None:
+    campaign = await Campaign.create(journal, "report", messages(2500))
+    keys = [row.key async for row in campaign.results()]
+    assert keys == [f"row-{i}" for i in range(2500)]
+    summary = await campaign.summary()
+    assert (summary.state, summary.counts["pending"], summary.sent) == ("incomplete", 2500, 0)
