@@ -15,7 +15,14 @@ import inspect
 import logging
 import math
 from collections import OrderedDict, deque
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Iterable,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -243,6 +250,16 @@ class Batcher:
     - ``on_receipt``: called with each receipt nobody is waiting for any more (a cancelled
       ``send`` whose message had already left, or ``send_all`` abandoned mid-way); without
       it such receipts are logged on the ``aiosms.batcher`` logger.
+    - ``before_send``: awaited by the worker with a packet's messages right before its
+      request (after the rate limiter); returns one bool per message saying whether it
+      may go. An outbox records its intent here ("sending", committed) and fences off
+      messages it no longer owns. A message not allowed is never sent: its receipt is
+      REJECTED with an error saying so. If the hook raises, nothing of the packet is
+      sent and the Batcher stops sending (later messages fail as not sent).
+    - ``after_send``: awaited with the receipts of the messages ``before_send`` allowed
+      (all of them without it), once the request returned and before they reach their
+      callers (an outbox records the outcomes here). If it raises, the receipts are
+      still delivered, and the Batcher stops sending.
 
     Cancellation: cancelling ``send()`` before its message is in a sealed packet withdraws
     it; after that the message goes out and only the waiting stops. Leaving the context
@@ -263,6 +280,8 @@ class Batcher:
         max_pending: int = DEFAULT_MAX_PENDING,
         rate: float | None = None,
         on_receipt: Callable[[Receipt], None] | None = None,
+        before_send: Callable[[Sequence[Message]], Awaitable[Sequence[bool]]] | None = None,
+        after_send: Callable[[Sequence[Receipt]], Awaitable[None]] | None = None,
     ) -> None:
         max_batch_size = v.positive_int(max_batch_size, "max_batch_size")
         max_pending = v.positive_int(max_pending, "max_pending")
@@ -288,6 +307,8 @@ class Batcher:
         self.max_pending = max_pending
         self.rate = rate
         self.on_receipt = on_receipt
+        self.before_send = before_send
+        self.after_send = after_send
         self._bucket: _TokenBucket | None = None
         self._pending = _Window(max_pending)
         self._open = _Batch()
@@ -648,8 +669,38 @@ class Batcher:
             error = not_sent(self._stopped)
             self._deliver(batch, [failed(m, error.clone()) for m in messages])
             return
+        wires = batch.wires
+        refused: dict[int, Receipt] = {}
+        if self.before_send is not None:
+            allowed = await self._ask_before_send(batch)
+            if allowed is None:
+                return
+            if not all(allowed):
+                disallowed = SmsError("before_send did not allow this message: not sent")
+                refused = {
+                    k: failed(m, disallowed.clone())
+                    for k, m in enumerate(messages)
+                    if not allowed[k]
+                }
+                messages = [m for k, m in enumerate(messages) if allowed[k]]
+                wires = [w for k, w in enumerate(wires) if allowed[k]]
+
+        def merged(receipts: list[Receipt]) -> list[Receipt]:
+            # The packet's receipts in its own order: refused messages where they stood.
+            if not refused:
+                return receipts
+            sent = iter(receipts)
+            return [refused[k] if k in refused else next(sent) for k in range(len(batch))]
+
+        if not messages:
+            self._deliver(batch, merged([]))
+            return
         try:
-            receipts = await self.client._send_batch(messages, batch.wires)
+            if self._stopped is not None:
+                # Stopped while before_send ran (another packet's refusal): not sent, and
+                # after_send hears of it like of any outcome of what it allowed.
+                raise not_sent(self._stopped)  # noqa: TRY301
+            receipts = await self.client._send_batch(messages, wires)
         except anyio.get_cancelled_exc_class():
             # The Batcher itself was cancelled with this packet in flight.
             unknown = DeliveryUnknownError(
@@ -657,7 +708,7 @@ class Batcher:
                 messages=messages,
                 kind="cancelled",
             )
-            self._deliver(batch, [failed(m, unknown.clone()) for m in messages])
+            self._deliver(batch, merged([failed(m, unknown.clone()) for m in messages]))
             raise
         except SmsError as error:
             receipts = [failed(m, error.clone()) for m in messages]
@@ -675,7 +726,44 @@ class Batcher:
                 if stops_the_flow(refusal):
                     self._stop(refusal)
                     break
-        self._deliver(batch, receipts)
+        if self.after_send is not None:
+            try:
+                await self.after_send(receipts)
+            except anyio.get_cancelled_exc_class():
+                self._deliver(batch, merged(receipts))
+                raise
+            except Exception as error:
+                logger.exception("after_send raised: the Batcher stops sending")
+                self._halt(ClosedError(f"after_send failed ({type(error).__name__}): not sent"))
+        self._deliver(batch, merged(receipts))
+
+    async def _ask_before_send(self, batch: _Batch) -> Sequence[bool] | None:
+        """Which of a packet's messages may go; None (and the packet failed) if none can."""
+        assert self.before_send is not None
+        messages = batch.messages
+        try:
+            allowed = await self.before_send(messages)
+            if len(allowed) != len(messages):
+                raise ValueError(  # noqa: TRY301
+                    f"before_send returned {len(allowed)} answers for {len(messages)} messages"
+                )
+        except anyio.get_cancelled_exc_class():
+            closed = ClosedError("the Batcher was cancelled before this message was sent")
+            self._deliver(batch, [failed(m, closed.clone()) for m in messages])
+            raise
+        except Exception as error:
+            logger.exception("before_send raised: the packet is not sent, the Batcher stops")
+            stop = ClosedError(f"before_send failed ({type(error).__name__}): not sent")
+            self._halt(stop)
+            self._deliver(batch, [failed(m, stop.clone()) for m in messages])
+            return None
+        return allowed
+
+    def _halt(self, error: SmsError) -> None:
+        """Stop sending because a hook failed: later messages fail with ``error``."""
+        if self._stopped is None:
+            self._stopped = error
+        self._fail_unsent(error)
 
     def _drop_withdrawn(self, batch: _Batch) -> None:
         if not self._departures:

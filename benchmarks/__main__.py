@@ -4,7 +4,8 @@ Starts the fake gateway server(s) in a separate process pinned to CPU 0, pins
 itself to CPU 1, runs the chosen scenarios and prints one Markdown table each,
 then the targets. Options: ``--quick`` (tiny counts, one repeat: a smoke run),
 ``--repeats N`` (default 3), ``--only NAME[,NAME]`` (scenarios: ceiling, fanout,
-packets, latency, million, latency50).
+packets, latency, callers, million, campaign, latency50), ``--campaign-rows N`` (rows of
+the campaign scenario, default 1,000,000).
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from importlib import metadata
 import anyio
 
 from benchmarks._common import message_pool, table
-from benchmarks._scenarios import LATENCY50, ORPHANS, RUNNERS, SCENARIOS, Context, targets
+from benchmarks._scenarios import (
+    CAMPAIGN_ROWS,
+    LATENCY50,
+    ORPHANS,
+    RUNNERS,
+    SCENARIOS,
+    Context,
+    targets,
+)
 from benchmarks._server import ROOT, ServerProcess, pin_to_cpu
 
 SERVER_CPU = 0
@@ -39,7 +48,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only", default="", help=f"comma-separated scenarios: {', '.join(SCENARIOS)}"
     )
+    parser.add_argument(
+        "--campaign-rows",
+        type=int,
+        default=CAMPAIGN_ROWS,
+        help=f"rows of the campaign scenario (default {CAMPAIGN_ROWS:,})",
+    )
     args = parser.parse_args(argv)
+    if args.campaign_rows < 1:
+        parser.error("--campaign-rows must be at least 1")
     only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(only) - set(SCENARIOS))
     if unknown:
@@ -142,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             server=server,
             slow_server=slow,
             pool=message_pool(),
+            campaign_rows=args.campaign_rows,
         )
         try:
             anyio.run(run, ctx, args.scenarios, backend="asyncio")

@@ -13,10 +13,12 @@ import math
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import anyio
@@ -64,7 +66,18 @@ TARGET_SECONDS = 1.5
 #: A calibration probe must last this long before its rate is trusted.
 PROBE_SECONDS = 0.25
 
-SCENARIOS = ("ceiling", "fanout", "packets", "latency", "callers", "million", "latency50")
+SCENARIOS = (
+    "ceiling",
+    "fanout",
+    "packets",
+    "latency",
+    "callers",
+    "million",
+    "campaign",
+    "latency50",
+)
+#: Rows of the ``campaign`` scenario unless ``--campaign-rows`` says otherwise.
+CAMPAIGN_ROWS = 1_000_000
 #: Tasks calling ``Batcher.send`` at once, and the Batcher's ``max_pending`` below them.
 CALLERS = (100, 1_000, 5_000)
 CALLERS_MAX_PENDING = 100
@@ -95,6 +108,7 @@ class Context:
     server: ServerProcess
     slow_server: ServerProcess | None
     pool: list[aiosms.Message]
+    campaign_rows: int = CAMPAIGN_ROWS
     #: Every row's statistics by "scenario/row/parameter", for the targets.
     results: dict[str, Stat] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -818,6 +832,118 @@ async def million(ctx: Context) -> None:
     )
 
 
+# -- campaign ------------------------------------------------------------------------------
+
+
+def child_command(module: str, ctx: Context, count: int, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-S",
+        "-c",
+        LAUNCHER,
+        sys.executable,
+        "-m",
+        module,
+        "--base-url",
+        ctx.server.url,
+        "--count",
+        str(count),
+        "--packet",
+        "1000",
+        "--watch-stdin",
+        *extra,
+    ]
+
+
+async def run_child(command: list[str], timeout: float) -> dict[str, float]:
+    with anyio.fail_after(timeout):
+        done = await anyio.run_process(
+            command, check=False, stdin=subprocess.PIPE, stderr=None, cwd=ROOT
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"{command[6]} failed with exit code {done.returncode}")
+    result: dict[str, float] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    return result
+
+
+async def campaign(ctx: Context) -> None:
+    """A durable campaign through the SQLite journal beside plain ``send_all``, each in
+    its own child process, alternating within each repeat."""
+    count = min(ctx.campaign_rows, 20_000) if ctx.quick else ctx.campaign_rows
+    mb = 2**20
+    journaled, plain = ctx.stat("campaign/rate"), ctx.stat("campaign/send_all")
+    peak, ratios, imports = ctx.stat("campaign/peak"), Stat(), Stat()
+    timeout = 120 if ctx.quick else max(600.0, count / 1000)
+    for repeat in range(ctx.repeats):
+        base = await run_child(child_command("benchmarks._million", ctx, count), timeout)
+        with tempfile.TemporaryDirectory(prefix="aiosms-campaign-") as directory:
+            journal = str(Path(directory) / "campaign.db")
+            meter = CpuMeter(ctx.server.cpu_seconds)
+            meter.start()
+            result = await run_child(
+                child_command("benchmarks._campaign", ctx, count, "--journal", journal), timeout
+            )
+            server_sample = meter.stop(count, count)
+        if result["ok"] != count:
+            progress(f"  !! campaign: {result['ok']} accepted of {count} rows")
+        sample = Sample(
+            count,
+            int(result["ok"]),
+            float(result["seconds"]),
+            float(result["client_cpu"]),
+            server_sample.server_cpu,
+        )
+        journaled.add(sample.rate, sample)
+        plain_rate = base["ok"] / base["seconds"]
+        plain.add(plain_rate)
+        ratios.add(sample.rate / plain_rate)
+        peak.add(result["peak_rss"] / mb)
+        imports.add(count / result["import_seconds"])
+        progress(
+            f"campaign {repeat + 1}/{ctx.repeats}: {fmt_rate(sample.rate)} msgs/s "
+            f"(send_all {fmt_rate(plain_rate)}), peak RSS {result['peak_rss'] / mb:.1f} MB"
+        )
+    ctx.results["campaign/ratio"] = ratios
+    print(
+        heading(
+            "campaign",
+            f"Campaign.run of {count:,} rows through the SQLite journal beside "
+            "Batcher.send_all, my-sms JSON, packets of 1,000, own child processes",
+            ctx,
+        )
+    )
+    print(
+        table(
+            [
+                "campaign msgs/s",
+                "min–max",
+                "send_all msgs/s",
+                "÷ send_all",
+                "import rows/s",
+                "ru_maxrss peak MB",
+                "worst peak MB",
+                "client CPU",
+            ],
+            [
+                [
+                    fmt_rate(journaled.median),
+                    spread(journaled),
+                    fmt_rate(plain.median),
+                    fmt_ratio(ratios.median),
+                    fmt_rate(imports.median),
+                    f"{peak.median:.1f}",
+                    f"{peak.high:.1f}",
+                    fmt_pct(journaled.client_cpu),
+                ]
+            ],
+        )
+    )
+    print(
+        "\nEach packet is marked `sending` (committed, synchronous=FULL) before its request "
+        "and settled after it; claims take 4 packets. The import is timed apart."
+    )
+
+
 # -- latency50 -----------------------------------------------------------------------------
 
 
@@ -971,6 +1097,23 @@ def targets(ctx: Context) -> None:
         None if peak_mb is None else peak_mb < 150,
         "MB" + (" (quick: 20,000 messages only)" if ctx.quick else ""),
     )
+    value = ctx.median("campaign/ratio")
+    check(
+        "campaign, Campaign.run ÷ send_all (msgs/s)",
+        value,
+        "≥ 0.50",
+        None if value is None else value >= 0.5,
+        "msgs/s ratio",
+    )
+    campaign_peak = ctx.results.get("campaign/peak")
+    campaign_mb = campaign_peak.high if campaign_peak and campaign_peak.samples else None
+    check(
+        "campaign, peak RSS MB (worst repeat)",
+        campaign_mb,
+        "< 200",
+        None if campaign_mb is None else campaign_mb < 200,
+        "MB",
+    )
     for row in (BATCHER_AIOHTTP, BATCHER_HTTPX):
         value = ctx.median(f"latency50/{row}/50")
         goal = row == BATCHER_AIOHTTP
@@ -994,5 +1137,6 @@ RUNNERS = {
     "latency": latency,
     "callers": callers,
     "million": million,
+    "campaign": campaign,
     "latency50": latency50,
 }

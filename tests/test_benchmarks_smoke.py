@@ -16,6 +16,7 @@ HEADERS = (
     "### latency —",
     "### callers",
     "### million",
+    "### campaign",
     "### latency50",
     "### targets",
 )

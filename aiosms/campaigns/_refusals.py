@@ -1,0 +1,21 @@
+"""Which gateway refusals concern the whole account rather than one message.
+
+The one place the campaign runner decides it: such a refusal pauses the campaign
+(every later message would fail the same way), and the rows it refused go back
+to ``pending`` when the campaign is resumed (they certainly did not go out).
+"""
+
+from __future__ import annotations
+
+from aiosms._errors import SmsError
+from aiosms._providers._common import ACCOUNT_LEVEL
+
+__all__ = ["ACCOUNT_REFUSAL", "is_account_level"]
+
+#: The reason stored on rows refused for an account-level cause.
+ACCOUNT_REFUSAL = "account-level refusal"
+
+
+def is_account_level(error: SmsError) -> bool:
+    """True for authentication, blocked-account and insufficient-funds refusals."""
+    return isinstance(error, ACCOUNT_LEVEL)
