@@ -256,6 +256,7 @@ class LoopThread(Generic[R]):
         self._relays.add(relay)
         items = iter(feed) if feed is not None else None
         offer: list[Any] = []
+        ready: deque[T] = deque()
         feed_error: Exception | None = None
         finished = False
         try:
@@ -272,7 +273,10 @@ class LoopThread(Generic[R]):
                             break
                 taken, ready, done = self.call_in(portal, relay.exchange, offer, items is None)
                 del offer[:taken]
-                yield from ready
+                while ready:
+                    # Popped before it is yielded: if the reader leaves here, the rest
+                    # of ``ready`` is handed to ``leftovers``, never dropped.
+                    yield ready.popleft()
                 if done:
                     break
             finished = True
@@ -281,20 +285,23 @@ class LoopThread(Generic[R]):
         finally:
             self._relays.discard(relay)
             if not finished:
-                self._abandon(portal, relay, leftovers)
+                self._abandon(portal, relay, leftovers, list(ready))
 
     def _abandon(
         self,
         portal: BlockingPortal,
         relay: _Relay[T],
         leftovers: Callable[[list[T]], None] | None,
+        unread: list[T],
     ) -> None:
         if threading.current_thread() is self._thread:
             # Closed by the collector inside the loop: stop it; nothing can wait here.
             relay.scope.cancel()
+            if unread and leftovers is not None:
+                leftovers(unread)
             return
         try:
-            left = self.call_in(portal, relay.stop)
+            left = unread + self.call_in(portal, relay.stop)
             if left and leftovers is not None:
                 self.call_in(portal, leftovers, left)
         except ClosedError:
@@ -383,7 +390,7 @@ class _Relay(Generic[T]):
             self._signal()
             self._done.set()
 
-    async def exchange(self, offer: list[Any], last: bool) -> tuple[int, list[T], bool]:
+    async def exchange(self, offer: list[Any], last: bool) -> tuple[int, deque[T], bool]:
         """Take what fits of ``offer`` (``last``: nothing will follow it); return how
         many were taken, the items ready, and whether the generator is done (raising
         its error, if any, once every item has been handed over)."""
@@ -399,16 +406,15 @@ class _Relay(Generic[T]):
                     # Wakes the source: it has messages, or the end of them.
                     self._signal()
             if self.outbox:
-                ready = list(self.outbox)
-                self.outbox.clear()
+                ready, self.outbox = self.outbox, deque()
                 self._signal()
                 return taken, ready, False
             if self.finished:
                 if self.error is not None:
                     raise self.error
-                return taken, [], True
+                return taken, deque(), True
             if taken:
-                return taken, [], False
+                return taken, deque(), False
             await self._changed.wait()
 
     async def stop(self) -> list[T]:
