@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -178,3 +181,32 @@ def test_interpreter_exit_with_a_send_stuck_in_flight_ends_within_the_grace(
     # The exit waits at most the grace for the call in flight (stalled for 40 s), then
     # goes on; process start-up and the first request take the rest.
     assert took < EXIT_GRACE + 10
+
+
+class SoftTimeLimit(Exception):
+    """Stands for Celery's SoftTimeLimitExceeded, raised from a SIGUSR1 handler too."""
+
+
+def test_a_send_interrupted_by_a_signal_goes_out_once_and_its_receipt_is_logged(
+    fake: FakeMySms, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    def interrupt(signum: int, frame: object) -> None:
+        raise SoftTimeLimit
+
+    fake.faults.add(Fault.latency(0.6), endpoint="send")
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    try:
+        with caplog.at_level("WARNING", "aiosms.sync"), mysms(fake, url) as sms:
+            sms.balance()
+            timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGUSR1))
+            timer.start()
+            with pytest.raises(SoftTimeLimit):
+                sms.send(Message(to="79112223333", text="interrupted"))
+            timer.join()
+            # close() waits for the send, which goes on in the loop after the interrupt.
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert [e.text for e in fake.ledger] == ["interrupted"]
+    (record,) = [r for r in caplog.records if r.name == "aiosms.sync"]
+    assert "after its caller stopped waiting" in record.getMessage()
+    assert "queued" in record.getMessage().lower()
