@@ -359,7 +359,9 @@ class _Relay(Generic[T]):
         while True:
             if self.inbox:
                 item = self.inbox.popleft()
-                self._signal()
+                if not self.inbox:
+                    # Room for a whole stride: wake the reader's thread now, not per message.
+                    self._signal()
                 yield item
             elif self.input_closed:
                 return
