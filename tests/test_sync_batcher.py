@@ -241,3 +241,55 @@ def test_an_unknown_outcome_in_a_packet_is_each_messages_receipt_never_resent(
     assert all(isinstance(r.error, aiosms.DeliveryUnknownError) for r in receipts)
     assert fake.received["send"] == 1
     assert len(fake.ledger) == 5
+
+
+def test_closing_the_client_ends_an_unfinished_track_with_closed_error(
+    fake: FakeMySms, url: str
+) -> None:
+    outcome: list[BaseException | None] = []
+    sms = mysms(fake, url)
+    batcher = aiosms.sync.Batcher(sms).__enter__()
+    receipt = batcher.send(msg("never final"))
+    # Every status request fails in passing: tracking would go on for the deadline's hour.
+    fake.faults.add(Fault.http_status(503), times=10_000, endpoint="status")
+    stream = batcher.track([receipt], interval=0.05, deadline=3600)
+
+    def read() -> None:
+        try:
+            list(stream)
+        except aiosms.ClosedError as error:
+            outcome.append(error)
+        else:  # pragma: no cover - the stream cannot end by itself within the test
+            outcome.append(None)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    sms.close()
+    reader.join(10)
+    assert time.monotonic() - started < 5
+    assert not reader.is_alive()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], aiosms.ClosedError)
+    assert fake.received["status"] >= 1
+
+
+def test_closing_the_client_mid_send_all_hands_untaken_receipts_to_on_receipt(
+    fake: FakeMySms, url: str
+) -> None:
+    orphans: list[Receipt] = []
+    sms = mysms(fake, url)
+    batcher = aiosms.sync.Batcher(
+        sms, max_batch_size=20, linger=0.0, on_receipt=orphans.append
+    ).__enter__()
+    stream = batcher.send_all(msg(f"m{i}") for i in range(100_000))
+    taken = [next(stream) for _ in range(5)]
+    time.sleep(0.3)  # receipts pile up ahead of the reader, up to its bound
+    sms.close()
+    with pytest.raises(aiosms.ClosedError):
+        taken.extend(stream)
+    sent = [e.text for e in fake.ledger]
+    assert len(sent) == len(set(sent))
+    assert sorted(sent) == sorted(r.message.text for r in taken + orphans)
+    assert len(sent) < 100_000

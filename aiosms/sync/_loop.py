@@ -177,7 +177,7 @@ class LoopThread(Generic[R]):
         portal = running[0]
         for relay in list(self._relays):
             with contextlib.suppress(RuntimeError):
-                portal.start_task_soon(relay.stop)
+                portal.start_task_soon(relay.cancel)
         if threading.current_thread() is thread:
             # Collected inside its own loop: it cannot wait for itself.
             threading.Thread(target=_stop, args=(portal, thread, grace), daemon=True).start()
@@ -194,7 +194,8 @@ class LoopThread(Generic[R]):
         thread, self._thread = self._thread, None
         if running is None and thread is None:
             return
-        _inherited.append((running, thread))
+        _inherited.append((running, thread, self._relays))
+        self._relays = set()
         self.generation += 1
         if not self._survives_fork:
             self._refusal = self._fork_refusal
@@ -248,7 +249,7 @@ class LoopThread(Generic[R]):
         """
         if portal is None:
             portal, _ = self.get()
-        relay: _Relay[T] = self.call_in(portal, _Relay)
+        relay: _Relay[T] = self.call_in(portal, _Relay, leftovers)
         source = relay.source() if feed is not None else None
         # Started from this thread, in the portal's task group: the generator outlives
         # any one call into the loop.
@@ -341,7 +342,8 @@ class _Relay(Generic[T]):
     the loop's thread, so it needs no lock; every wait is on one event that any change
     sets, so handing an item over never races a cancellation."""
 
-    def __init__(self) -> None:
+    def __init__(self, leftovers: Callable[[list[T]], None] | None = None) -> None:
+        self.leftovers = leftovers
         self.inbox: deque[Any] = deque()
         self.outbox: deque[T] = deque()
         self.input_closed = False
@@ -418,6 +420,18 @@ class _Relay(Generic[T]):
             if taken:
                 return taken, deque(), False
             await self._changed.wait()
+
+    def cancel(self) -> None:
+        """Stop the generator because the loop is closing: items not yet taken go to
+        ``leftovers``, and the reader gets ``ClosedError`` (the stream did not end by
+        itself)."""
+        if not self.finished:
+            self.error = ClosedError("the client closed while this iterator was being read")
+            self.scope.cancel()
+        left, self.outbox = list(self.outbox), deque()
+        if left and self.leftovers is not None:
+            self.leftovers(left)
+        self._signal()
 
     async def stop(self) -> list[T]:
         """Stop the generator (its own ``finally`` runs now); return items not taken."""
