@@ -54,8 +54,9 @@ def test_send_raises_the_messages_typed_error(fake: FakeMySms, url: str) -> None
             batcher.send("not a message")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_send_all_yields_one_receipt_per_message_reading_the_source_in_this_thread(
-    fake: FakeMySms, url: str
+    fake: FakeMySms, url: str, backend: str
 ) -> None:
     readers: set[int] = set()
 
@@ -64,7 +65,10 @@ def test_send_all_yields_one_receipt_per_message_reading_the_source_in_this_thre
             readers.add(threading.get_ident())
             yield msg(f"m{i}")
 
-    with mysms(fake, url) as sms, aiosms.sync.Batcher(sms, max_batch_size=100) as batcher:
+    with (
+        mysms(fake, url, backend=backend) as sms,
+        aiosms.sync.Batcher(sms, max_batch_size=100) as batcher,
+    ):
         receipts = list(batcher.send_all(source()))
     assert readers == {threading.get_ident()}
     assert sorted(r.message.text for r in receipts) == sorted(f"m{i}" for i in range(1000))

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from sync_support import loop_threads, mysms, served
+from sync_support import mysms, served
 
 import aiosms
 from aiosms import Message
@@ -220,4 +220,4 @@ def test_a_client_closed_before_the_fork_stays_closed_in_the_child(
     assert code == 1
     assert out.startswith("ClosedError")
     assert [e.text for e in fake.ledger] == ["parent"]
-    assert loop_threads() == []
+    assert sms._loop_thread is None

@@ -84,7 +84,7 @@ def test_a_closed_client_refuses_calls_as_not_sent(fake: FakeMySms, url: str) ->
     with pytest.raises(aiosms.ClosedError), sms:
         pass
     assert fake.ledger == []
-    assert loop_threads() == []
+    assert sms._loop_thread is None
 
 
 def test_entering_twice_is_refused(fake: FakeMySms, url: str) -> None:
