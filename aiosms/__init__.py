@@ -87,3 +87,7 @@ for _name in __all__:
         with contextlib.suppress(AttributeError, TypeError):
             _obj.__module__ = "aiosms"
 del _name, _obj
+
+# The blocking API is a submodule: after ``import aiosms``, ``aiosms.sync.MySms`` works.
+# Imported last, once every name above is in place; it starts nothing until used.
+from aiosms import sync as sync  # noqa: E402
