@@ -297,3 +297,20 @@ def test_closing_the_client_mid_send_all_hands_untaken_receipts_to_on_receipt(
     assert len(sent) == len(set(sent))
     assert sorted(sent) == sorted(r.message.text for r in taken + orphans)
     assert len(sent) < 100_000
+
+
+def test_send_all_with_make_turns_a_bad_row_into_a_rejected_receipt_and_goes_on(
+    fake: FakeMySms, url: str
+) -> None:
+    rows = [("1", "79112223333"), ("2", "12"), ("3", "79112223334")]
+    with mysms(fake, url) as sms, aiosms.sync.Batcher(sms) as batcher:
+        receipts = list(
+            batcher.send_all(rows, make=lambda row: Message(to=row[1], text="hi", key=row[0]))
+        )
+    by_key = {r.message.key: r for r in receipts}
+    assert sorted(by_key) == ["1", "2", "3"]
+    assert by_key["2"].state is DeliveryState.REJECTED
+    assert isinstance(by_key["2"].error, aiosms.ValidationError)
+    assert by_key["2"].error.key == "2"
+    assert {by_key["1"].state, by_key["3"].state} == {DeliveryState.QUEUED}
+    assert sorted(e.phone for e in fake.ledger) == ["79112223333", "79112223334"]

@@ -8,7 +8,7 @@ to ``pending`` when the campaign is resumed (they certainly did not go out).
 from __future__ import annotations
 
 from aiosms._errors import SmsError
-from aiosms._providers._common import ACCOUNT_LEVEL
+from aiosms._providers._common import stops_the_flow
 
 __all__ = ["ACCOUNT_REFUSAL", "is_account_level"]
 
@@ -17,5 +17,6 @@ ACCOUNT_REFUSAL = "account-level refusal"
 
 
 def is_account_level(error: SmsError) -> bool:
-    """True for authentication, blocked-account and insufficient-funds refusals."""
-    return isinstance(error, ACCOUNT_LEVEL)
+    """True for authentication, blocked-account and insufficient-funds refusals, and
+    for an HTTP refusal of the request itself (a wrong ``base_url`` refuses them all)."""
+    return stops_the_flow(error)

@@ -11,7 +11,7 @@ the loop it was opened in.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
@@ -35,8 +35,10 @@ class Batcher:
 
     The options and the rules are ``aiosms.Batcher``'s. ``on_receipt`` is called in the
     client's event-loop thread: keep it short, make it thread-safe, and do not call the
-    blocking API from it. Leaving the ``with`` block flushes and waits for what is in
-    flight; ``close()`` does the same (closing the client closes its open Batchers).
+    blocking API from it. ``before_send`` and ``after_send`` are async functions, as on
+    ``aiosms.Batcher``, awaited in that thread. Leaving the ``with`` block flushes and
+    waits for what is in flight; ``close()`` does the same (closing the client closes its
+    open Batchers).
     """
 
     def __init__(
@@ -49,6 +51,8 @@ class Batcher:
         max_pending: int = DEFAULT_MAX_PENDING,
         rate: float | None = None,
         on_receipt: Callable[[Receipt], None] | None = None,
+        before_send: Callable[[Sequence[Message]], Awaitable[Sequence[bool]]] | None = None,
+        after_send: Callable[[Sequence[Receipt]], Awaitable[None]] | None = None,
     ) -> None:
         if not isinstance(client, SyncClient):
             raise TypeError(
@@ -62,6 +66,9 @@ class Batcher:
             "max_pending": max_pending,
             "rate": rate,
             "on_receipt": on_receipt,
+            # Async hooks, as on aiosms.Batcher: awaited in the client's loop thread.
+            "before_send": before_send,
+            "after_send": after_send,
         }
         # Checks the options now, as the async Batcher does; it is never entered.
         template = AsyncBatcher(client._template, **self._options)
@@ -72,6 +79,8 @@ class Batcher:
         self.max_pending = template.max_pending
         self.rate = template.rate
         self.on_receipt = on_receipt
+        self.before_send = before_send
+        self.after_send = after_send
         self._lock = threading.Lock()
         self._state = "unopened"
         self._batcher: AsyncBatcher | None = None
@@ -148,7 +157,9 @@ class Batcher:
         batcher = self._open_batcher()
         return self.client._run(lambda _: batcher.send(message))
 
-    def send_all(self, messages: Iterable[Message]) -> Iterator[Receipt]:
+    def send_all(
+        self, messages: Iterable[Any], *, make: Callable[[Any], Message] | None = None
+    ) -> Iterator[Receipt]:
         """Send every message; yield one receipt per message as each completes.
 
         ``messages`` is read in this thread (a database cursor stays in its own
@@ -158,8 +169,19 @@ class Batcher:
         receipts of what was read still come, then the error. Leaving early (``break``,
         or closing the iterator) withdraws what is still queued; receipts of packets
         already in flight go to ``on_receipt`` or the ``aiosms.batcher`` log.
+
+        With ``make``, ``messages`` are rows of any kind and ``make(row)`` builds each
+        Message (in the client's loop thread); a row it refuses with ``ValidationError``
+        becomes a REJECTED receipt carrying its key, as in ``aiosms.Batcher.send_all``.
         """
         batcher = self._open_batcher()
+        if make is not None:
+            build = make
+            return self.client._iterate(
+                lambda _, source: batcher.send_all(source, make=build),  # type: ignore[arg-type]
+                messages,
+                leftovers=lambda receipts: _orphan(batcher, receipts),
+            )
         return self.client._iterate(
             lambda _, source: batcher.send_all(source),  # type: ignore[arg-type]
             messages,
