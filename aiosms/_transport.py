@@ -429,6 +429,7 @@ class HttpxTransport:
             timeout=timeout or httpx.USE_CLIENT_DEFAULT,
             extensions={"trace": progress},
         )
+        http_request.stream = _Body(request.content or b"")
         response = await self._client.send(http_request, follow_redirects=False, stream=True)
         try:
             body = await read_capped(response)
@@ -439,6 +440,32 @@ class HttpxTransport:
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
+
+
+class _Body(httpx.AsyncByteStream):
+    """A request body whose iteration holds no async generator.
+
+    httpx's own body stream yields from an async generator: when a deadline cancels
+    the request while it is being written, that generator is left suspended and is
+    finalised later by the garbage collector (trio warns of it). A plain iterator
+    object has nothing to finalise.
+    """
+
+    __slots__ = ("_content", "_sent")
+
+    def __init__(self, content: bytes) -> None:
+        self._content = content
+        self._sent = False
+
+    def __aiter__(self) -> _Body:
+        self._sent = False
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._sent or not self._content:
+            raise StopAsyncIteration
+        self._sent = True
+        return self._content
 
 
 async def read_capped(response: httpx.Response) -> bytes:
