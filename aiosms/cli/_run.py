@@ -1,0 +1,37 @@
+"""Running a command's async body and turning how it ended into an exit code."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable
+from typing import NoReturn
+
+import anyio
+import click
+
+from aiosms._errors import SmsError
+from aiosms.cli._exit import ExitCode, exit_code_for_error
+from aiosms.cli._settings import Settings
+
+__all__ = ["fail", "run"]
+
+
+def fail(message: str, code: ExitCode) -> NoReturn:
+    """Print ``message`` on stderr and exit with ``code``."""
+    click.echo(f"aiosms: {message}", err=True)
+    sys.exit(int(code))
+
+
+def run(settings: Settings, body: Callable[[], Awaitable[ExitCode | None]]) -> NoReturn:
+    """Run ``body`` on the chosen event loop and exit with the code it returns (0 if None).
+
+    An aiosms error is printed on stderr (its text never holds a password) and mapped
+    by :func:`exit_code_for_error`; Ctrl-C exits 5.
+    """
+    try:
+        code = anyio.run(body, backend=settings.backend)
+    except SmsError as error:
+        fail(f"{type(error).__name__}: {error}", exit_code_for_error(error))
+    except KeyboardInterrupt as error:
+        fail("interrupted", exit_code_for_error(error))
+    sys.exit(int(code or ExitCode.OK))
