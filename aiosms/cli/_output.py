@@ -159,10 +159,10 @@ def setup_logging(verbosity: int) -> None:
     install_log_filter()
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stderr`` is at the time of the record (tests swap it)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 
