@@ -6,17 +6,19 @@ import json
 import subprocess
 import sys
 
+import anyio
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 import aiosms
 from aiosms.cli._app import cli
 from aiosms.cli._exit import ExitCode, exit_code_for_error
+from aiosms.testing import FakeMySms, FakeThousandSms, Fault
 
 BACKENDS = ["asyncio", "trio"]
 
 
-def invoke(*args: str, env: dict[str, str] | None = None, input: str | None = None):
+def invoke(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
     return CliRunner().invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
 
 
@@ -48,11 +50,7 @@ def test_balance_of_the_fake_account_is_a_thousand() -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_status_of_a_message_sent_to_a_running_fake_gateway(backend: str) -> None:
-    # `fake serve` keeps state between commands; start one here in process via anyio.
-    import anyio
-
-    from aiosms.testing import FakeMySms
-
+    # `fake serve` keeps state between commands; here the test serves one itself.
     fake = FakeMySms()
     results: dict[str, object] = {}
 
@@ -209,3 +207,64 @@ def test_without_click_the_command_says_how_to_install_the_extra() -> None:
     assert done.returncode == 1
     assert "pip install 'aiosms[cli]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def run_against(fake: FakeMySms | FakeThousandSms, *args: str) -> Result:
+    """Run the command against ``fake`` served on 127.0.0.1 (its faults and state visible)."""
+    box: list[Result] = []
+
+    async def scenario() -> None:
+        async with fake.serve() as base_url:
+            common = ["--gateway", "fake", "--base-url", base_url]
+            if isinstance(fake, FakeThousandSms):
+                common += ["--fake-flavour", "1000sms"]
+            box.append(await anyio.to_thread.run_sync(lambda: invoke(*common, *args)))
+
+    anyio.run(scenario)
+    return box[0]
+
+
+def test_a_lost_reply_to_a_send_exits_4_and_says_the_outcome_is_unknown() -> None:
+    fake = FakeMySms()
+    fake.faults.add(Fault.reset_after(), endpoint="send")
+    result = run_against(fake, "send", "79112223333", "Hi")
+    assert result.exit_code == ExitCode.UNKNOWN
+    assert "DeliveryUnknownError" in result.stderr
+    assert len(fake.ledger) == 1  # it did go out: the exit code must not invite a resend
+
+
+def test_a_refused_recipient_exits_3() -> None:
+    fake = FakeMySms()
+    fake.reject_number("79112223333")
+    result = run_against(fake, "send", "79112223333", "Hi")
+    assert result.exit_code == ExitCode.REJECTED
+    assert fake.ledger == []
+
+
+def test_an_empty_fake_account_exits_1_for_insufficient_funds() -> None:
+    result = run_against(FakeMySms(balance=0), "send", "79112223333", "Hi")
+    assert result.exit_code == ExitCode.NOTHING_SENT
+    assert "InsufficientFundsError" in result.stderr
+
+
+def test_send_through_the_1000sms_fake_reports_parts_and_cost() -> None:
+    fake = FakeThousandSms(price="2.5")
+    result = run_against(fake, "--output", "json", "send", "79160000000", "Привет")
+    assert result.exit_code == 0, result.stderr
+    receipt = json.loads(result.stdout)
+    assert (receipt["parts"], receipt["cost"]) == (1, "2.5")
+    assert fake.ledger[0].phone == "79160000000"
+
+
+def test_csv_and_jsonl_outputs_mask_numbers() -> None:
+    sent = invoke("--gateway", "fake", "--output", "csv", "send", "79112223333", "Hi")
+    header, row = sent.stdout.splitlines()
+    assert header == "message_id,to,state,parts,cost,code,error"
+    assert ",7911*****33,queued," in row
+    assert "79112223333" not in sent.stdout
+
+
+def test_table_output_has_no_colour_codes_under_no_color() -> None:
+    result = invoke("segments", "Hi", env={"NO_COLOR": "1", "FORCE_COLOR": ""})
+    assert result.exit_code == 0
+    assert "\x1b[" not in result.stdout

@@ -157,3 +157,19 @@ def test_a_password_file_readable_by_others_is_refused(home: Path) -> None:
     assert result.exit_code == 1
     assert "chmod 600" in result.stderr
     assert WRONG not in result.stderr
+
+
+def test_credentials_save_prompts_for_the_password_without_echo(home: Path) -> None:
+    saved = invoke(
+        "--gateway",
+        "1000sms",
+        "--email",
+        "test@example.com",
+        "credentials",
+        "save",
+        input="test-password\n",
+    )
+    assert saved.exit_code == 0, saved.stderr
+    assert "test-password" not in saved.stdout + saved.stderr
+    result = against_fake(FakeThousandSms(), "--gateway", "1000sms", "balance")
+    assert result.exit_code == 0, result.stderr

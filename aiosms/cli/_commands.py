@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -184,7 +183,7 @@ def credentials_save(settings: Settings) -> None:
         except (OSError, IndexError):
             raise ConfigError(f"cannot read a password from {settings.password_file}") from None
     else:
-        password = getpass.getpass(f"{gateway} password: ")
+        password = click.prompt(f"{gateway} password", hide_input=True, err=True)
     if not password:
         raise ConfigError("the password is empty")
     path = write_profile(gateway, login, password)
