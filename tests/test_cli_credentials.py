@@ -112,6 +112,7 @@ def test_a_wrong_password_exits_1_and_never_appears_in_output_or_logs(
     assert result.exit_code == 1
     assert "AuthenticationError" in result.stderr
     assert WRONG not in result.stdout + result.stderr
+    assert caplog.records  # -vv logged the requests
     assert all(WRONG not in record.getMessage() for record in caplog.records)
 
 

@@ -1,7 +1,11 @@
 """The ``aiosms`` command group: global options, and the subcommands registered on it.
 
-A subcommand group in its own module (``campaign``, ``stoplist``) is added with
-``cli.add_command(group)`` and receives the global options through ``pass_settings``.
+A subcommand group in its own module (``campaign``, ``stoplist``) is added to the
+tuple at the end of this module and reuses the small modules beside it: the global
+options arrive as a ``Settings`` through ``_settings.pass_settings``; ``_client.open_client``
+builds the gateway client (the fake included); ``_output.emit`` and ``_output.progress``
+write data and progress; ``_run.run(..., interruptible=True)`` runs the body and maps
+errors and signals onto ``_exit.ExitCode``. ``Settings.journal`` holds ``--journal``.
 """
 
 from __future__ import annotations
@@ -104,7 +108,7 @@ def cli(
     backend: str,
 ) -> None:
     """Send SMS through my-sms.ru or 1000sms.ru; data on stdout, messages on stderr."""
-    setup_logging(verbose)
+    ctx.call_on_close(setup_logging(verbose))
     ctx.obj = Settings(
         gateway=gateway,  # type: ignore[arg-type]
         fake_flavour=fake_flavour,  # type: ignore[arg-type]

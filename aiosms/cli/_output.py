@@ -11,7 +11,7 @@ import csv
 import json
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from decimal import Decimal
 from typing import Any
@@ -147,16 +147,27 @@ def progress(**options: Any) -> AbstractContextManager[Progress | None]:
     return Progress(console=console, transient=True, **options)
 
 
-def setup_logging(verbosity: int) -> None:
-    """Log to stderr (WARNING, -v INFO, -vv DEBUG), with passwords masked in httpx's URLs."""
-    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    root = logging.getLogger()
-    if not any(isinstance(handler, _StderrHandler) for handler in root.handlers):
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
-    root.setLevel(level)
+def setup_logging(verbosity: int) -> Callable[[], None]:
+    """Log to stderr (-v INFO, -vv DEBUG), with passwords masked in httpx's URLs.
+
+    Returns the function that puts the root logger back as it was (the command calls it
+    on exit, so an embedding process, a test run for one, keeps its own logging).
+    """
     install_log_filter()
+    if verbosity <= 0:
+        return lambda: None
+    root = logging.getLogger()
+    previous = root.level
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO if verbosity == 1 else logging.DEBUG)
+
+    def restore() -> None:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+
+    return restore
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
