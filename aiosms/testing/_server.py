@@ -29,11 +29,13 @@ _MAX_HEAD = 64 * 1024
 
 
 class LoopbackServer:
-    """Serves ``gateway`` on 127.0.0.1 until the context exits; ``port`` is the bound port."""
+    """Serves ``gateway`` on 127.0.0.1 (or ``host``) until the context exits; ``port`` is the
+    bound port."""
 
-    def __init__(self, gateway: FakeGateway, *, port: int = 0) -> None:
+    def __init__(self, gateway: FakeGateway, *, port: int = 0, host: str = "127.0.0.1") -> None:
         self.gateway = gateway
         self.port = port
+        self.host = host
         self._context: AbstractAsyncContextManager[None] = self._run()
 
     async def __aenter__(self) -> LoopbackServer:
@@ -51,7 +53,7 @@ class LoopbackServer:
     @asynccontextmanager
     async def _run(self) -> AsyncIterator[None]:
         listener = await anyio.create_tcp_listener(
-            local_host="127.0.0.1", local_port=self.port, reuse_port=False
+            local_host=self.host, local_port=self.port, reuse_port=False
         )
         self.port = listener.extra(SocketAttribute.local_port)
         async with listener, anyio.create_task_group() as tg:
