@@ -99,9 +99,11 @@ def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 async def test_the_proxy_option_sends_every_request_through_the_proxy(
     no_proxy_environment: pytest.MonkeyPatch,
 ) -> None:
-    async with gateway_and_proxy() as (fake, base_url, proxy):
-        async with thousandsms(fake, base_url, proxy=proxy.url) as sms:
-            receipt = await sms.send(MESSAGE)
+    async with (
+        gateway_and_proxy() as (fake, base_url, proxy),
+        thousandsms(fake, base_url, proxy=proxy.url) as sms,
+    ):
+        receipt = await sms.send(MESSAGE)
     assert receipt.ok
     assert len(fake.ledger) == 1
     (line,) = proxy.request_lines
