@@ -40,6 +40,7 @@ from aiosms._providers._common import (
     unexpected_read,
 )
 from aiosms._retry import RetryPolicy
+from aiosms._sharded import ProxyArg, ShardedTransport, VerifyArg, check_proxy, tls_context
 from aiosms._transport import (
     DEFAULT_LIMITS,
     DEFAULT_TIMEOUT,
@@ -128,12 +129,15 @@ class BaseClient:
         format: Format,
         method: HttpMethod,
         timeout: float | httpx.Timeout,
-        limits: httpx.Limits,
+        limits: httpx.Limits | None,
         retry: RetryPolicy | None,
         max_concurrency: int,
         http_client: httpx.AsyncClient | None,
         http_transport: httpx.AsyncBaseTransport | None,
         transport: Transport | Literal["aiohttp"] | None,
+        proxy: ProxyArg = None,
+        verify: VerifyArg = True,
+        trust_env: bool = False,
     ) -> None:
         if not isinstance(password, str) or not password:
             raise ValidationError("password", "must be a non-empty string")
@@ -151,10 +155,22 @@ class BaseClient:
             )
         self.retry = retry or RetryPolicy()
         default_timeout = _as_timeout(timeout) or DEFAULT_TIMEOUT
-        limits = _check_limits(limits)
+        limits = None if limits is None else _check_limits(limits)
         if sum(x is not None for x in (http_client, http_transport, transport)) > 1:
             raise ValidationError(
                 "http_client", "give at most one of http_client, http_transport and transport"
+            )
+        if limits is None:
+            # Unless told otherwise, one connection per request in flight.
+            n = self.max_concurrency
+            limits = httpx.Limits(
+                max_connections=n, max_keepalive_connections=n, keepalive_expiry=30
+            )
+        own_pool = http_client is None and http_transport is None and transport is None
+        if not own_pool and (proxy is not None or verify is not True or trust_env):
+            raise ValidationError(
+                "proxy" if proxy is not None else "verify" if verify is not True else "trust_env",
+                "applies to aiosms's own httpx pool only: configure your client or transport",
             )
         if transport == "aiohttp":
             from aiosms._aiohttp import AiohttpTransport
@@ -167,6 +183,18 @@ class BaseClient:
                 "method",
                 "GET is refused on this transport: it resends idempotent requests by itself "
                 "after a dropped connection, which could send an SMS twice; use POST",
+            )
+        if transport is None and own_pool:
+            if not isinstance(trust_env, bool):
+                raise ValidationError("trust_env", "must be True or False")
+            # Several small httpx pools: one large pool collapses past ~10 connections.
+            transport = ShardedTransport(
+                connections=limits.max_connections or self.max_concurrency,
+                timeout=default_timeout,
+                limits=limits,
+                proxy=check_proxy(proxy),
+                verify=tls_context(verify, trust_env=trust_env),
+                trust_env=trust_env,
             )
         self._transport: Transport = transport or HttpxTransport(
             client=http_client,
@@ -247,7 +275,8 @@ class BaseClient:
 
     @property
     def _in_flight_limit(self) -> int:
-        # Requests beyond the pool's connections would only queue for one.
+        # Requests beyond the pool's connections would only queue for one. aiosms's own
+        # pool has one connection per request in flight unless ``limits`` says fewer.
         return min(self.max_concurrency, self._connection_limit or self.max_concurrency)
 
     def _check_runtime(self) -> None:

@@ -314,15 +314,21 @@ class HttpxTransport:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         limits: httpx.Limits = DEFAULT_LIMITS,
         http_transport: httpx.AsyncBaseTransport | None = None,
+        proxy: httpx.Proxy | None = None,
+        verify: ssl.SSLContext | None = None,
+        trust_env: bool = False,
     ) -> None:
         self._owns_client = client is None
+        if verify is None:
+            # A custom transport brings its own TLS (if any): no bundle to load then.
+            verify = default_ssl_context() if http_transport is None else None
         self._client = client or httpx.AsyncClient(
             timeout=timeout,
             limits=limits,
             transport=http_transport,
-            trust_env=False,
-            # A custom transport brings its own TLS (if any): no bundle to load then.
-            verify=default_ssl_context() if http_transport is None else True,
+            proxy=proxy,
+            trust_env=trust_env,
+            verify=verify if verify is not None else True,
         )
         #: Connections aiosms's own pool may open; None for a caller's client or a
         #: custom httpx transport (no pool of aiosms's to size).

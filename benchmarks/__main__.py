@@ -4,8 +4,8 @@ Starts the fake gateway server(s) in a separate process pinned to CPU 0, pins
 itself to CPU 1, runs the chosen scenarios and prints one Markdown table each,
 then the targets. Options: ``--quick`` (tiny counts, one repeat: a smoke run),
 ``--repeats N`` (default 3), ``--only NAME[,NAME]`` (scenarios: ceiling, fanout,
-packets, latency, callers, million, campaign, latency50), ``--campaign-rows N`` (rows of
-the campaign scenario, default 1,000,000).
+packets, latency, callers, million, campaign, latency50, inflight), ``--campaign-rows N``
+(rows of the campaign scenario, default 1,000,000).
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         server = stack.enter_context(ServerProcess(latency=0.0, cpu=SERVER_CPU))
         servers = [server]
         slow = None
-        if "latency50" in args.scenarios:
+        if {"latency50", "inflight"} & set(args.scenarios):
             slow = stack.enter_context(ServerProcess(latency=LATENCY50, cpu=SERVER_CPU))
             servers.append(slow)
         describe(args, client_pin, revision, servers)

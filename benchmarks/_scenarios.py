@@ -8,6 +8,8 @@ are always against baselines measured in the same run.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import math
 import statistics
@@ -75,9 +77,15 @@ SCENARIOS = (
     "million",
     "campaign",
     "latency50",
+    "inflight",
 )
 #: Rows of the ``campaign`` scenario unless ``--campaign-rows`` says otherwise.
 CAMPAIGN_ROWS = 1_000_000
+#: Requests in flight in the ``inflight`` scenario (against LATENCY50).
+INFLIGHT_CONCURRENCY = (10, 50, 100, 200)
+#: Seconds' worth of requests at the ideal rate that one ``inflight`` row sends.
+INFLIGHT_SECONDS = 1.5
+SEND_MANY_TRIO = "aiosms send_many · httpx on trio"
 #: Tasks calling ``Batcher.send`` at once, and the Batcher's ``max_pending`` below them.
 CALLERS = (100, 1_000, 5_000)
 CALLERS_MAX_PENDING = 100
@@ -1018,6 +1026,103 @@ async def latency50(ctx: Context) -> None:
     )
 
 
+# -- inflight ------------------------------------------------------------------------------
+
+
+async def inflight(ctx: Context) -> None:
+    """1000sms with 50 ms gateway latency: the fraction of the ideal N / latency reached
+    with N requests in flight, with ``max_concurrency=N`` alone (no ``limits``)."""
+    server = ctx.slow_server
+    assert server is not None
+    url = server.url
+    pool = ctx.pool
+    names = (SEND_MANY_HTTPX, SEND_MANY_TRIO, SEND_MANY_AIOHTTP, HAND_AIOHTTP)
+
+    def opener(name: str, c: int) -> Opener:
+        if name == HAND_AIOHTTP:
+            return lambda: base.aiohttp_fanout(f"{url}/", c)
+        transport: Transport = "aiohttp" if name == SEND_MANY_AIOHTTP else None
+        return lambda: aiosms_send_many(thousandsms(url, c, transport, sized_limits=False), pool)
+
+    for repeat in range(ctx.repeats):
+        for c in INFLIGHT_CONCURRENCY:
+            # A fixed count per row bounds its time: at most 1.5 s at the ideal rate,
+            # 15 s at a tenth of it.
+            count = 4 * c if ctx.quick else math.ceil(c / LATENCY50 * INFLIGHT_SECONDS)
+            for name in names:
+                key = f"{name}/{c}"
+
+                async def one(
+                    key: str = key, name: str = name, c: int = c, count: int = count
+                ) -> Sample:
+                    sample, _ = await measure(
+                        opener(name, c),
+                        server,
+                        warmup=2 * c,
+                        count=count,
+                        low=count,
+                        high=count,
+                        label=key,
+                    )
+                    return sample
+
+                if name == SEND_MANY_TRIO:
+                    # Its own trio event loop in a worker thread; this loop only waits.
+                    sample = await anyio.to_thread.run_sync(
+                        functools.partial(anyio.run, one, backend="trio")
+                    )
+                else:
+                    sample = await one()
+                ctx.stat(f"inflight/{key}").add(sample.rate, sample)
+                progress(
+                    f"inflight {repeat + 1}/{ctx.repeats} {key}: {fmt_rate(sample.rate)} req/s "
+                    f"({sample.ok} in {sample.seconds:.2f} s)"
+                )
+    table_rows = []
+    for name in names:
+        previous: float | None = None
+        for c in INFLIGHT_CONCURRENCY:
+            stat = ctx.results[f"inflight/{name}/{c}"]
+            ideal = c / LATENCY50
+            asyncio_row = ctx.median(f"inflight/{SEND_MANY_HTTPX}/{c}")
+            table_rows.append(
+                [
+                    name,
+                    str(c),
+                    fmt_rate(stat.median),
+                    spread(stat),
+                    f"{stat.median / ideal:.2f}",
+                    "—" if previous is None else f"{stat.median / previous:.2f}",
+                    fmt_ratio(ratio(stat.median, asyncio_row)),
+                    fmt_pct(stat.client_cpu),
+                ]
+            )
+            previous = stat.median
+    print(
+        heading(
+            "inflight",
+            f"1000sms push_msg requests/s with {LATENCY50 * 1000:.0f} ms gateway latency, "
+            "max_concurrency=N alone",
+            ctx,
+        )
+    )
+    print(
+        table(
+            [
+                "variant",
+                "in flight N",
+                "req/s",
+                "min–max",
+                f"÷ ideal N/{LATENCY50}",
+                "÷ previous step",
+                "÷ httpx on asyncio",
+                "client CPU",
+            ],
+            table_rows,
+        )
+    )
+
+
 # -- targets -------------------------------------------------------------------------------
 
 
@@ -1124,6 +1229,44 @@ def targets(ctx: Context) -> None:
             None if value is None or not goal else value >= 900,
             "req/s",
         )
+    for c, goal in ((50, 0.85), (100, 0.55)):
+        value = ratio(ctx.median(f"inflight/{SEND_MANY_HTTPX}/{c}") or math.nan, c / LATENCY50)
+        check(
+            f"inflight N={c}, {SEND_MANY_HTTPX} ÷ ideal",
+            value,
+            f"≥ {goal:.2f}",
+            None if value is None else value >= goal,
+            "req/s ratio",
+        )
+    for row in (SEND_MANY_HTTPX, SEND_MANY_TRIO):
+        steps = [ctx.median(f"inflight/{row}/{c}") for c in INFLIGHT_CONCURRENCY]
+        known = [x for x in steps if x is not None]
+        worst = (
+            min(b / a for a, b in itertools.pairwise(known)) if len(known) == len(steps) else None
+        )
+        check(
+            f"inflight, {row}: worst step ÷ the step before",
+            worst,
+            "≥ 0.90",
+            None if worst is None else worst >= 0.9,
+            "req/s ratio",
+        )
+    trio_ratios = [
+        ratio(
+            ctx.median(f"inflight/{SEND_MANY_TRIO}/{c}") or math.nan,
+            ctx.median(f"inflight/{SEND_MANY_HTTPX}/{c}"),
+        )
+        for c in INFLIGHT_CONCURRENCY
+    ]
+    known_trio = [x for x in trio_ratios if x is not None]
+    worst_trio = min(known_trio) if len(known_trio) == len(trio_ratios) else None
+    check(
+        "inflight, trio ÷ asyncio at the worst step",
+        worst_trio,
+        "≥ 0.80",
+        None if worst_trio is None else worst_trio >= 0.8,
+        "req/s ratio",
+    )
     print("\n### targets — ratios measured in this run\n")
     print(table(["target", "measured", "goal", "status", "unit"], rows))
     for note in ctx.notes:
@@ -1139,4 +1282,5 @@ RUNNERS = {
     "million": million,
     "campaign": campaign,
     "latency50": latency50,
+    "inflight": inflight,
 }

@@ -21,7 +21,6 @@ import httpx
 
 from aiosms import _validation as v
 from aiosms._client import (
-    DEFAULT_LIMITS,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_TIMEOUT,
     BaseClient,
@@ -59,6 +58,7 @@ from aiosms._providers._common import (
 )
 from aiosms._retry import RetryPolicy
 from aiosms._segments import count_parts
+from aiosms._sharded import ProxyArg, VerifyArg
 from aiosms._transport import Transport, WireRequest
 from aiosms._wire import STRUCTURE_ERRORS, converter, to_int
 
@@ -401,11 +401,15 @@ class ThousandSms(BaseClient):
     URL), ``sender`` (optional: without one the gateway uses the account's default
     sender name), ``max_parts`` (refuse, before any request, a text that needs more
     SMS parts; None, the default, sets no limit), ``max_concurrency`` (requests in
-    flight in ``send_many``/``status_many``), ``timeout``, ``limits``, ``retry``, and at
-    most one of ``http_client`` (yours, never closed by aiosms), ``http_transport`` (an
-    httpx transport for aiosms's own client, such as a fake gateway's) or ``transport``
-    (``"aiohttp"`` for the optional aiohttp transport, asyncio only and POST only, or an
-    ``aiosms.AiohttpTransport``).
+    flight in ``send_many``/``status_many``), ``timeout``, ``limits`` (the pool's
+    total, split over small httpx pools; by default one connection per request in
+    flight), ``retry``, ``proxy`` (a proxy
+    URL), ``verify`` (a CA bundle path or an ``ssl.SSLContext``), ``trust_env``
+    (True to honour ``HTTPS_PROXY``, ``SSL_CERT_FILE`` and the like), and at most one
+    of ``http_client`` (yours, used as is and never closed by aiosms), ``http_transport``
+    (an httpx transport for aiosms's own client, such as a fake gateway's) or
+    ``transport`` (``"aiohttp"`` for the optional aiohttp transport, asyncio only and
+    POST only, or an ``aiosms.AiohttpTransport``).
 
     The gateway documents plain HTTP on port 80: the password crosses the network in
     clear text whichever verb is used.
@@ -423,13 +427,16 @@ class ThousandSms(BaseClient):
         format: Format = "json",
         method: HttpMethod = "POST",
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        limits: httpx.Limits = DEFAULT_LIMITS,
+        limits: httpx.Limits | None = None,
         retry: RetryPolicy | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         max_parts: int | None = None,
         http_client: httpx.AsyncClient | None = None,
         http_transport: httpx.AsyncBaseTransport | None = None,
         transport: Transport | Literal["aiohttp"] | None = None,
+        proxy: ProxyArg = None,
+        verify: VerifyArg = True,
+        trust_env: bool = False,
     ) -> None:
         if not isinstance(email, str) or not email.strip():
             raise ValidationError("email", "must be a non-empty string")
@@ -450,6 +457,9 @@ class ThousandSms(BaseClient):
             http_client=http_client,
             http_transport=http_transport,
             transport=transport,
+            proxy=proxy,
+            verify=verify,
+            trust_env=trust_env,
         )
         self._form_prefixes: dict[str, _Secret] = {}
         self.email = email

@@ -28,7 +28,8 @@ from aiosms._providers.mysms import MySms as AsyncMySms
 from aiosms._providers.thousandsms import DEFAULT_BASE_URL as THOUSANDSMS_URL
 from aiosms._providers.thousandsms import ThousandSms as AsyncThousandSms
 from aiosms._retry import RetryPolicy
-from aiosms._transport import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Transport
+from aiosms._sharded import ProxyArg, VerifyArg
+from aiosms._transport import DEFAULT_TIMEOUT, Transport
 from aiosms.sync._loop import LoopThread
 
 __all__ = ["MySms", "SyncClient", "ThousandSms"]
@@ -275,7 +276,7 @@ class MySms(SyncClient[AsyncMySms]):
         format: Format = "json",
         method: HttpMethod = "POST",
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        limits: httpx.Limits = DEFAULT_LIMITS,
+        limits: httpx.Limits | None = None,
         retry: RetryPolicy | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         packet_size: int = DEFAULT_PACKET_SIZE,
@@ -284,6 +285,9 @@ class MySms(SyncClient[AsyncMySms]):
         http_client: httpx.AsyncClient | None = None,
         http_transport: httpx.AsyncBaseTransport | None = None,
         transport: Transport | Literal["aiohttp"] | None = None,
+        proxy: ProxyArg = None,
+        verify: VerifyArg = True,
+        trust_env: bool = False,
         backend: Backend = "asyncio",
         backend_options: dict[str, Any] | None = None,
     ) -> None:
@@ -304,6 +308,9 @@ class MySms(SyncClient[AsyncMySms]):
             "http_client": http_client,
             "http_transport": http_transport,
             "transport": transport,
+            "proxy": proxy,
+            "verify": verify,
+            "trust_env": trust_env,
         }
         super().__init__(options, backend, backend_options)
 
@@ -346,13 +353,16 @@ class ThousandSms(SyncClient[AsyncThousandSms]):
         format: Format = "json",
         method: HttpMethod = "POST",
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        limits: httpx.Limits = DEFAULT_LIMITS,
+        limits: httpx.Limits | None = None,
         retry: RetryPolicy | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         max_parts: int | None = None,
         http_client: httpx.AsyncClient | None = None,
         http_transport: httpx.AsyncBaseTransport | None = None,
         transport: Transport | Literal["aiohttp"] | None = None,
+        proxy: ProxyArg = None,
+        verify: VerifyArg = True,
+        trust_env: bool = False,
         backend: Backend = "asyncio",
         backend_options: dict[str, Any] | None = None,
     ) -> None:
@@ -371,6 +381,9 @@ class ThousandSms(SyncClient[AsyncThousandSms]):
             "http_client": http_client,
             "http_transport": http_transport,
             "transport": transport,
+            "proxy": proxy,
+            "verify": verify,
+            "trust_env": trust_env,
         }
         super().__init__(options, backend, backend_options)
 
