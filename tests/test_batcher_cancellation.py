@@ -230,10 +230,16 @@ async def test_two_streams_waiting_for_room_both_end_when_the_batcher_closes() -
     counts = [0, 0]
     ended: list[int] = []
 
+    unsent: list[Receipt] = []
+
     async def stream(b: Batcher, number: int) -> None:
         try:
-            async for _ in b.send_all(numbered(i) for i in range(1000)):
-                counts[number] += 1
+            async for receipt in b.send_all(numbered(i) for i in range(1000)):
+                if receipt.state is DeliveryState.REJECTED:
+                    # Taken in just as the Batcher closed: never sent.
+                    unsent.append(receipt)
+                else:
+                    counts[number] += 1
         except aiosms.ClosedError:
             pass
         ended.append(number)
@@ -249,6 +255,7 @@ async def test_two_streams_waiting_for_room_both_end_when_the_batcher_closes() -
             await wait_until(lambda: sum(counts) >= 20)
     assert sorted(ended) == [0, 1]
     assert sum(counts) == len(fake.ledger)
+    assert all(isinstance(r.error, aiosms.ClosedError) for r in unsent)
 
 
 # -- the Batcher itself --------------------------------------------------------------
