@@ -33,6 +33,7 @@ from aiosms._transport import (
     host_of,
     logged_failure,
     logged_response,
+    too_large,
 )
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
     declared = response.content_length
     if declared is not None and "content-encoding" not in response.headers:
         if declared > MAX_REPLY_BYTES:
-            raise _too_large()
+            raise too_large()
         # The common case: a small reply of known length, read in one call.
         return await response.read()
     chunks: list[bytes] = []
@@ -82,18 +83,9 @@ async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
     async for chunk in response.content.iter_chunked(64 * 1024):
         size += len(chunk)
         if size > MAX_REPLY_BYTES:
-            raise _too_large()
+            raise too_large()
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _too_large() -> ReplyTooLarge:
-    return ReplyTooLarge(
-        "ReplyTooLarge",
-        provably_unsent=False,
-        retryable=False,
-        reason=f"the reply is larger than {MAX_REPLY_BYTES} bytes",
-    )
 
 
 def _timeout_reason(exc: BaseException) -> str:

@@ -482,7 +482,7 @@ async def read_capped(response: httpx.Response) -> bytes:
         and int(declared) > MAX_REPLY_BYTES
         and ("content-encoding" not in response.headers)
     ):
-        raise _too_large()
+        raise too_large()
     chunks: list[bytes] = []
     size = 0
     # Past the cap the read is cancelled, not abandoned: the cancellation rises from
@@ -500,11 +500,12 @@ async def read_capped(response: httpx.Response) -> bytes:
                 continue
             chunks.append(chunk)
     if cap.cancel_called:
-        raise _too_large()
+        raise too_large()
     return b"".join(chunks)
 
 
-def _too_large() -> ReplyTooLarge:
+def too_large() -> ReplyTooLarge:
+    """The failure of a reply past ``MAX_REPLY_BYTES`` (both transports raise it)."""
     return ReplyTooLarge(
         "ReplyTooLarge",
         provably_unsent=False,
