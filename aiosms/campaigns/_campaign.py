@@ -30,7 +30,6 @@ from aiosms._errors import (
     ValidationError,
 )
 from aiosms._models import DeliveryState, Message, Receipt, StatusReport
-from aiosms._segments import count_parts
 from aiosms._validation import normalize_phone
 from aiosms.campaigns._journal import Journal
 from aiosms.campaigns._models import (
@@ -44,6 +43,7 @@ from aiosms.campaigns._models import (
     Summary,
 )
 from aiosms.campaigns._refusals import ACCOUNT_REFUSAL, is_account_level
+from aiosms.campaigns._rows import new_row
 from aiosms.campaigns._window import Window
 
 if TYPE_CHECKING:
@@ -192,15 +192,7 @@ class Campaign:
             if not isinstance(message, Message):
                 raise TypeError(f"expected an aiosms.Message, got {type(message).__name__}")
             key = str(position if message.key is None else message.key)
-            parts = count_parts(message.text)
-            state, reason = "pending", None
-            if max_parts is not None and parts > max_parts:
-                state, reason = "skipped", f"too many parts ({parts} > {max_parts})"
-            at = None if message.at is None else message.at.isoformat()
-            return NewRow(
-                key, message.to, message.text, message.sender or sender, at, message.ttl,
-                parts, state, reason,
-            )  # fmt: skip
+            return new_row(key, message, sender, max_parts)
 
         position = 0
         if isinstance(messages, AsyncIterable):
