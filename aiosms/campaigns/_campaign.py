@@ -607,7 +607,7 @@ class _Run:
         if len(changed) != len(messages):
             logger.warning(
                 "campaign %r: %d of %d row(s) of a packet are no longer this worker's "
-                "(lease expired or claimed again): not sent",
+                "(lease expired, claimed again, or the campaign paused): not sent",
                 self.campaign.name,
                 len(messages) - len(changed),
                 len(messages),

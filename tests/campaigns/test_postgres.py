@@ -71,11 +71,11 @@ async def test_a_worker_whose_heartbeat_went_stale_is_reaped_at_the_next_claim(
     pg: PostgresJournal,
 ) -> None:
     campaign = await campaign_with(pg, 6)
-    await pg.heartbeat(campaign, "silent", 0.2)
-    claim = await pg.claim(campaign, "silent", 4, 0.2, None)
+    await pg.heartbeat(campaign, "silent", 0.5)
+    claim = await pg.claim(campaign, "silent", 4, 0.5, None)
     await pg.begin_send(campaign, "silent", [(1, claim.epoch), (2, claim.epoch)], "att")
     await pg.heartbeat(campaign, "other", LEASE)
-    await anyio.sleep(0.4)
+    await anyio.sleep(0.8)
     taken = await pg.claim(campaign, "other", 10, LEASE, None)
     # Rows 3 and 4 were claimed but provably unsent: back in line and taken again.
     assert [r.id for r in taken.rows] == [3, 4, 5, 6]
@@ -91,10 +91,10 @@ async def test_a_reaped_worker_that_wakes_up_sends_nothing_but_its_late_outcome_
     pg: PostgresJournal,
 ) -> None:
     campaign = await campaign_with(pg, 3)
-    await pg.heartbeat(campaign, "sleepy", 0.2)
-    claim = await pg.claim(campaign, "sleepy", 3, 0.2, None)
+    await pg.heartbeat(campaign, "sleepy", 0.5)
+    claim = await pg.claim(campaign, "sleepy", 3, 0.5, None)
     await pg.begin_send(campaign, "sleepy", [(1, claim.epoch)], "att")
-    await anyio.sleep(0.4)
+    await anyio.sleep(0.8)
     await pg.heartbeat(campaign, "other", LEASE)
     taken = await pg.claim(campaign, "other", 10, LEASE, None)
     # Awake again: its claimed rows are someone else's now, so the fence refuses them.
@@ -318,10 +318,10 @@ def test_the_journal_logs_no_connection_string(
     async def use() -> None:
         async with PostgresJournal(pg_conninfo) as journal:
             campaign = await campaign_with(journal, 2)
-            await journal.heartbeat(campaign, "w", 0.05)
-            claim = await journal.claim(campaign, "w", 2, 0.05, None)
+            await journal.heartbeat(campaign, "w", 0.5)
+            claim = await journal.claim(campaign, "w", 2, 0.5, None)
             await journal.begin_send(campaign, "w", [(1, claim.epoch)], "a")
-            await anyio.sleep(0.15)
+            await anyio.sleep(0.8)
             await journal.recover(campaign)
 
     with caplog.at_level(logging.DEBUG, logger="aiosms"):
