@@ -14,6 +14,7 @@ from collections import Counter
 from decimal import Decimal
 
 import anyio
+import postgres_support
 import psycopg
 import pytest
 
@@ -162,7 +163,6 @@ async def test_the_schema_is_versioned_and_its_tables_prefixed(pg_conninfo: str)
                 "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
             )
         ]
-        settings = db.execute("SHOW synchronous_commit").fetchone()
     assert sorted(tables) == [
         "aiosms_campaigns",
         "aiosms_events",
@@ -171,7 +171,20 @@ async def test_the_schema_is_versioned_and_its_tables_prefixed(pg_conninfo: str)
         "aiosms_stoplist",
         "aiosms_workers",
     ]
-    assert settings == ("on",)
+
+
+async def test_the_journal_commits_synchronously_even_where_the_database_does_not(
+    pg_conninfo: str,
+) -> None:
+    with psycopg.connect(pg_conninfo, autocommit=True) as admin:
+        dbname = admin.info.dbname
+        admin.execute(f'ALTER DATABASE "{dbname}" SET synchronous_commit = off')
+    async with PostgresJournal(pg_conninfo) as journal:
+        await journal.counts(1)
+        setting = await journal._call(lambda db: db.execute("SHOW synchronous_commit").fetchone())
+    with psycopg.connect(pg_conninfo) as db:
+        default = db.execute("SHOW synchronous_commit").fetchone()
+    assert (default, setting) == (("off",), ("on",))
 
 
 async def test_a_journal_of_a_newer_schema_is_refused(pg_conninfo: str) -> None:
@@ -329,3 +342,14 @@ def test_the_journal_logs_no_connection_string(
     assert "stopped beating: marked unknown" in caplog.text
     assert pg_conninfo not in caplog.text
     assert json.dumps(pg_conninfo) not in caplog.text
+
+
+def test_the_test_cluster_fails_loudly_without_the_server_binaries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(postgres_support, "find_bin", lambda name: None)
+    with (
+        pytest.raises(RuntimeError, match="apt-get install postgresql"),
+        postgres_support.running_cluster(),
+    ):
+        pass
