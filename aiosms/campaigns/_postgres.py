@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -164,13 +165,17 @@ class PostgresJournal(Journal):
     ``PGPASSFILE`` fill in the rest). A password written into it works but is
     warned about: it ends up in shell histories and process lists. The tables
     (``aiosms_*``) are created, or upgraded, on first use, and may live in the
-    application's own database. ``lease`` bounds how long a worker that stops
-    beating is thought alive (the runner's own ``lease`` is used when it beats).
+    application's own database. A worker that stops beating is thought alive for
+    the ``lease`` its run was given (``Campaign.run(lease=…)``). ``repr()`` and error
+    messages show the connection string with ``password=***``.
+
+    ``connect_timeout``: seconds to wait for the server when connecting (rounded up
+    to whole seconds, as libpq counts them).
     """
 
     def __init__(self, conninfo: str = "", *, connect_timeout: float = 10.0) -> None:
         self._conninfo = conninfo
-        self.masked = masked_conninfo(conninfo)
+        self._masked = masked_conninfo(conninfo)
         if "password" in conninfo_to_dict(conninfo):
             warnings.warn(
                 "the PostgreSQL connection string holds a password: prefer a password "
@@ -178,13 +183,19 @@ class PostgresJournal(Journal):
                 UserWarning,
                 stacklevel=2,
             )
+        if (
+            isinstance(connect_timeout, bool)
+            or not isinstance(connect_timeout, (int, float))
+            or not connect_timeout > 0
+        ):
+            raise ValidationError("connect_timeout", "must be a positive number of seconds")
         self.connect_timeout = connect_timeout
         self._connection: psycopg.Connection[Any] | None = None
         self._lock = threading.Lock()
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"PostgresJournal({self.masked!r})"
+        return f"PostgresJournal({self._masked!r})"
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -211,7 +222,7 @@ class PostgresJournal(Journal):
             connection = psycopg.connect(
                 self._conninfo,
                 autocommit=True,
-                connect_timeout=max(1, round(self.connect_timeout)),
+                connect_timeout=max(1, math.ceil(self.connect_timeout)),
                 application_name="aiosms",
             )
         except psycopg.Error as error:
@@ -219,7 +230,7 @@ class PostgresJournal(Journal):
             password = conninfo_to_dict(self._conninfo).get("password")
             if password:
                 message = message.replace(str(password), "***")
-            raise ConnectionError(f"cannot open the journal {self.masked}: {message}") from None
+            raise ConnectionError(f"cannot open the journal {self._masked}: {message}") from None
         try:
             # Every commit waits for the WAL flush, whatever the server's default:
             # the `sending` commit is the promise that makes a crash safe.
