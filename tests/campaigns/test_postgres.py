@@ -149,6 +149,30 @@ async def test_two_runs_share_the_campaigns_rate(pg_conninfo: str) -> None:
     assert elapsed > 2.8
 
 
+async def test_running_out_of_funds_on_one_worker_stops_every_worker(pg_conninfo: str) -> None:
+    fake = FakeMySms(balance=Decimal(30), latency=0.02)  # twenty messages at 1.5
+    async with PostgresJournal(pg_conninfo) as first, PostgresJournal(pg_conninfo) as second:
+        campaign = await Campaign.create(first, "funds", messages(200), sender="Shop")
+        again = await Campaign.open(second, "funds")
+        summaries = []
+        async with fake.client() as sms, anyio.create_task_group() as tg:
+            for each in (campaign, again):
+
+                async def run(c: Campaign = each) -> None:
+                    summaries.append(await c.run(sms, packet_size=5, max_concurrency=1))
+
+                tg.start_soon(run)
+        counts = await campaign.counts()
+        calls = len(fake.calls_to("send"))
+    assert [s.state for s in summaries] == ["paused", "paused"]
+    assert len(fake.ledger) == 20
+    # After the refusing packet, each worker may have had one packet's request already
+    # committed and on its way: no more.
+    assert calls <= 20 / 5 + 1 + 2
+    assert (counts["claimed"], counts["sending"], counts["unknown"]) == (0, 0, 0)
+    assert counts["accepted"] + counts["rejected"] + counts["pending"] == 200
+
+
 # -- schema ------------------------------------------------------------------------------
 
 
