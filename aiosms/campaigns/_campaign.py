@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from aiosms._batcher import Batcher
+from aiosms._batcher import Batcher, _TokenBucket
 from aiosms._errors import (
     BlacklistedError,
     ProtocolError,
@@ -30,7 +30,6 @@ from aiosms._errors import (
     ValidationError,
 )
 from aiosms._models import DeliveryState, Message, Receipt, StatusReport
-from aiosms._segments import count_parts
 from aiosms._validation import normalize_phone
 from aiosms.campaigns._journal import Journal
 from aiosms.campaigns._models import (
@@ -44,6 +43,7 @@ from aiosms.campaigns._models import (
     Summary,
 )
 from aiosms.campaigns._refusals import ACCOUNT_REFUSAL, is_account_level
+from aiosms.campaigns._rows import new_row
 from aiosms.campaigns._window import Window
 
 if TYPE_CHECKING:
@@ -192,15 +192,7 @@ class Campaign:
             if not isinstance(message, Message):
                 raise TypeError(f"expected an aiosms.Message, got {type(message).__name__}")
             key = str(position if message.key is None else message.key)
-            parts = count_parts(message.text)
-            state, reason = "pending", None
-            if max_parts is not None and parts > max_parts:
-                state, reason = "skipped", f"too many parts ({parts} > {max_parts})"
-            at = None if message.at is None else message.at.isoformat()
-            return NewRow(
-                key, message.to, message.text, message.sender or sender, at, message.ttl,
-                parts, state, reason,
-            )  # fmt: skip
+            return new_row(key, message, sender, max_parts)
 
         position = 0
         if isinstance(messages, AsyncIterable):
@@ -342,12 +334,19 @@ class Campaign:
     ) -> Summary:
         """Send what is pending; resumes where the last run stopped.
 
-        At start-up, rows found ``sending`` become ``unknown`` (their worker died while
-        sending: they may have gone out) and ``claimed`` rows go back to ``pending``.
-        Rows are claimed ``claim_packets`` packets at a time and fed to a ``Batcher``
-        (packets of ``packet_size``, ``max_concurrency`` requests in flight, ``rate``
-        messages/s); each packet is marked ``sending`` and committed before its
-        request leaves, and its outcomes are stored when it returns.
+        At start-up, rows a lost worker left ``sending`` become ``unknown`` (it died
+        while sending: they may have gone out) and its ``claimed`` rows go back to
+        ``pending`` (see ``Journal.recover``: on PostgreSQL, workers still beating on
+        other machines are not lost). Rows are claimed ``claim_packets`` packets at a
+        time and fed to a ``Batcher`` (packets of ``packet_size``, ``max_concurrency``
+        requests in flight); each packet is marked ``sending`` and committed before
+        its request leaves, and its outcomes are stored when it returns.
+
+        ``rate`` (messages/s) is the campaign's, shared by every worker running it:
+        each takes ``rate / live workers``, recounted at each claim and heartbeat.
+        ``lease`` is how long claimed rows stay this worker's without a heartbeat
+        (beats come every ``lease / 3``); on PostgreSQL it is also how long a silent
+        worker is thought alive.
 
         Returns a ``Summary``: ``done``; ``paused`` after an account-level refusal,
         the budget, or ``pause()`` (nothing claimed is sent after it; ``resume()``
@@ -359,6 +358,10 @@ class Campaign:
         _positive(max_concurrency, "max_concurrency")
         if not isinstance(lease, (int, float)) or lease <= 0:
             raise ValidationError("lease", "must be a positive number of seconds")
+        if rate is not None and (
+            isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0
+        ):
+            raise ValidationError("rate", "must be a positive number of messages per second")
         sent = 0
         while True:
             info = await self._info()
@@ -374,11 +377,12 @@ class Campaign:
                 logger.info("campaign %r waits for its send window (%s)", self.name, opening)
                 await anyio.sleep(max(1.0, (opening - _now()).total_seconds()))
                 continue
-            run = _Run(self, window, lease=float(lease), claim=packet_size * claim_packets)
+            run = _Run(
+                self, window, lease=float(lease), claim=packet_size * claim_packets, rate=rate
+            )
             await run.go(
                 client,
                 max_concurrency=max_concurrency,
-                rate=rate,
                 packet_size=packet_size,
                 linger=linger,
             )
@@ -458,7 +462,15 @@ def _passing(error: SmsError) -> bool:
 class _Run:
     """One pass of ``Campaign.run``: an owner, its claims, the Batcher's hooks."""
 
-    def __init__(self, campaign: Campaign, window: Window | None, *, lease: float, claim: int):
+    def __init__(
+        self,
+        campaign: Campaign,
+        window: Window | None,
+        *,
+        lease: float,
+        claim: int,
+        rate: float | None,
+    ):
         self.campaign = campaign
         self.journal = campaign.journal
         self.id = campaign.id
@@ -473,6 +485,9 @@ class _Run:
         self.sent = 0
         self.budget_reached = False
         self._epochs: dict[int, int] = {}
+        self.rate = rate
+        #: The campaign's rate split among live workers (None: no rate).
+        self._bucket: _TokenBucket | None = None
         #: A packet's attempt id, by the row id of its first message sent.
         self._attempts: dict[int, str] = {}
 
@@ -481,7 +496,6 @@ class _Run:
         client: BaseClient,
         *,
         max_concurrency: int | None,
-        rate: float | None,
         packet_size: int,
         linger: float,
     ) -> None:
@@ -490,6 +504,11 @@ class _Run:
             logger.info("campaign %r: %d claimed row(s) back to pending", self.campaign.name,
                         released)  # fmt: skip
         await self.journal.heartbeat(self.id, self.owner, self.lease)
+        if self.rate is not None:
+            # The Batcher's own limiter is fixed for its life; this one follows the
+            # number of live workers. It holds a packet before its `sending` commit.
+            self._bucket = _TokenBucket(self.rate, float(packet_size))
+            await self._share_rate()
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._heartbeats)
@@ -501,7 +520,6 @@ class _Run:
                         max_concurrency=max_concurrency,
                         # Claimed rows wait here; a bound keeps them few and their leases short.
                         max_pending=max(2 * self.claim_size, packet_size),
-                        rate=rate,
                         before_send=self._before_send,
                         after_send=self._after_send,
                     ) as batcher,
@@ -533,6 +551,12 @@ class _Run:
             info = await self.journal.heartbeat(self.id, self.owner, self.lease)
             if info.state == "paused" and self.stopped is None:
                 self.stopped = ("paused", info.reason or "paused")
+            await self._share_rate()
+
+    async def _share_rate(self) -> None:
+        if self._bucket is not None and self.rate is not None:
+            live = await self.journal.live_workers(self.id)
+            self._bucket.rate = self.rate / max(1, live)
 
     def _window_closed(self) -> bool:
         if self.window is None or self.window.is_open(_now()):
@@ -546,6 +570,7 @@ class _Run:
         """The next claim's rows as messages; empty when nothing more may be claimed."""
         if self.stopped is not None or self.budget_reached or self._window_closed():
             return []
+        await self._share_rate()
         claim = await self.journal.claim(
             self.id, self.owner, self.claim_size, self.lease, self.budget
         )
@@ -573,6 +598,8 @@ class _Run:
     async def _before_send(self, messages: Sequence[Message]) -> list[bool]:
         epochs = self._epochs
         pairs = [(m.key, epochs.pop(m.key, -1)) for m in messages]
+        if self._bucket is not None and self.stopped is None:
+            await self._bucket.take(len(messages))
         if self.stopped is not None or self._window_closed():
             return [False] * len(messages)
         attempt = uuid.uuid4().hex
@@ -580,7 +607,7 @@ class _Run:
         if len(changed) != len(messages):
             logger.warning(
                 "campaign %r: %d of %d row(s) of a packet are no longer this worker's "
-                "(lease expired or claimed again): not sent",
+                "(lease expired, claimed again, or the campaign paused): not sent",
                 self.campaign.name,
                 len(messages) - len(changed),
                 len(messages),

@@ -94,8 +94,14 @@ class Journal(abc.ABC):
 
     @abc.abstractmethod
     async def recover(self, campaign: int) -> tuple[int, int]:
-        """At start-up: ``sending`` rows become ``unknown`` (worker lost) and ``claimed``
-        rows ``pending``. Returns (lost, released)."""
+        """At start-up: the rows of workers that are gone. Their ``sending`` rows become
+        ``unknown`` (worker lost) and their ``claimed`` rows ``pending``. Returns (lost,
+        released).
+
+        Which workers are gone is the backend's knowledge: on one machine (SQLite)
+        every earlier worker is; with heartbeats (PostgreSQL) only those whose
+        heartbeat is stale or missing, so live workers elsewhere are left alone.
+        """
 
     @abc.abstractmethod
     async def claim(
@@ -140,6 +146,11 @@ class Journal(abc.ABC):
     async def heartbeat(self, campaign: int, owner: str, lease: float) -> CampaignInfo:
         """Record that ``owner`` lives and extend its claimed rows' lease; returns the
         campaign as it stands (a pause from elsewhere shows here)."""
+
+    async def live_workers(self, campaign: int) -> int:
+        """How many workers are running the campaign now (at least 1), so that a
+        campaign's rate can be shared among them. One, unless the backend knows better."""
+        return 1
 
     @abc.abstractmethod
     async def requeue(self, campaign: int, state: str, *, reason: str | None = None) -> int:

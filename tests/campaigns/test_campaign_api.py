@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 import types
 
 import aiosms.campaigns
 
 
 def test_all_lists_exactly_the_public_names_of_the_campaigns_package() -> None:
+    # PostgresJournal is imported on first use (it needs psycopg): use it first.
+    assert aiosms.campaigns.PostgresJournal.__name__ == "PostgresJournal"
     public = sorted(
         name
         for name, value in vars(aiosms.campaigns).items()
@@ -27,3 +31,11 @@ def test_every_exported_class_says_aiosms_campaigns_as_its_module() -> None:
 def test_every_exported_name_has_a_docstring() -> None:
     for name in aiosms.campaigns.__all__:
         assert inspect.getdoc(getattr(aiosms.campaigns, name)), name
+
+
+def test_importing_the_campaigns_package_does_not_import_psycopg() -> None:
+    code = "import sys, aiosms.campaigns; print('psycopg' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "False"

@@ -1,5 +1,6 @@
-"""Campaign.run end to end: a real SQLite journal in tmp_path, the fake gateways of
-aiosms.testing, asyncio and trio. The fake's ledger is the truth about what was sent.
+"""Campaign.run end to end: a real SQLite journal in tmp_path and a real PostgreSQL
+database, the fake gateways of aiosms.testing, asyncio and trio. The fake's ledger is
+the truth about what was sent.
 
 Expected values come from the contract (DESIGN.md, "Campaigns") and hand arithmetic:
 the fake my-sms charges 1.5 per part, so a balance of 15 pays for ten messages.
@@ -23,7 +24,7 @@ import pytest
 
 from aiosms import Message
 from aiosms._validation import MOSCOW
-from aiosms.campaigns import Campaign, SqliteJournal
+from aiosms.campaigns import Campaign, Journal, PostgresJournal, SqliteJournal
 from aiosms.testing import FakeMySms, FakeThousandSms, FakeTransport, Fault
 
 pytestmark = pytest.mark.anyio
@@ -42,8 +43,19 @@ def messages(count: int, start: int = 0) -> list[Message]:
     ]
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+async def journal(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A fresh journal of each backend: the runner's behaviour is the same on both."""
+    if request.param == "sqlite":
+        opened: Journal = SqliteJournal(tmp_path / "campaigns.db")
+    else:
+        opened = PostgresJournal(request.getfixturevalue("pg_conninfo"))
+    async with opened:
+        yield opened
+
+
 @pytest.fixture
-async def journal(tmp_path: Path):  # type: ignore[no-untyped-def]
+async def sqlite_journal(tmp_path: Path):  # type: ignore[no-untyped-def]
     async with SqliteJournal(tmp_path / "campaigns.db") as opened:
         yield opened
 
@@ -79,8 +91,9 @@ async def test_creating_a_campaign_twice_with_the_same_rows_adds_nothing(
 
 
 async def test_every_row_is_marked_sending_before_its_request_reaches_the_gateway(
-    journal: SqliteJournal, tmp_path: Path
+    sqlite_journal: SqliteJournal, tmp_path: Path
 ) -> None:
+    journal = sqlite_journal
     fake = FakeMySms(balance=PLENTY)
     seen: list[set[str]] = []
 
