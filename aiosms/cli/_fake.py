@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
+from pathlib import Path
+from typing import IO, Any
 
 import anyio
 import click
@@ -46,9 +49,20 @@ def fake() -> None:
     metavar="RATE",
     help="Fraction of requests hit by a random fault (resets, 5xx, broken bodies …).",
 )
+@click.option(
+    "--ledger-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append each accepted message (id, phone, text, sender) to this file as a JSON line.",
+)
 @pass_settings
 def serve(
-    settings: Settings, flavour: str, host: str, port: int, latency: float, chaos: float
+    settings: Settings,
+    flavour: str,
+    host: str,
+    port: int,
+    latency: float,
+    chaos: float,
+    ledger_file: Path | None,
 ) -> None:
     """Serve a fake gateway until SIGINT or SIGTERM; print its base URL and fake credentials.
 
@@ -59,6 +73,10 @@ def serve(
     gateway = make_fake(flavour, latency=latency)
     if chaos:
         gateway.faults.chaos(chaos, seed=int.from_bytes(os.urandom(4), "big"))
+    handle = None
+    if ledger_file is not None:
+        handle = ledger_file.open("a", encoding="utf-8")
+        gateway.ledger = _LedgerFile(handle)
 
     async def body() -> ExitCode:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -88,4 +106,24 @@ def serve(
                     break
         return ExitCode.OK
 
-    run(settings, body)
+    try:
+        run(settings, body)
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+class _LedgerFile(list):  # type: ignore[type-arg]
+    """The fake's ledger, also written to a file one flushed JSON line per message, so
+    another process can read what the fake accepted while it runs."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        super().__init__()
+        self._handle = handle
+
+    def append(self, entry: Any) -> None:
+        super().append(entry)
+        sender = getattr(entry, "sender", None) or getattr(entry, "sender_name", None)
+        line = {"id": entry.id, "phone": entry.phone, "text": entry.text, "sender": sender}
+        self._handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self._handle.flush()
