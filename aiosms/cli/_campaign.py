@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import sys
 import time as _time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, time, timezone
 from decimal import Decimal
@@ -24,7 +24,7 @@ from rich.progress import BarColumn, TaskProgressColumn, TextColumn, TimeRemaini
 
 from aiosms._errors import SmsError
 from aiosms._models import mask_phone
-from aiosms.campaigns import Campaign, Row, SqliteJournal, Summary
+from aiosms.campaigns import Campaign, CampaignInfo, Row, SqliteJournal, Summary
 from aiosms.cli._client import open_client
 from aiosms.cli._commands import _price
 from aiosms.cli._exit import ExitCode
@@ -61,15 +61,17 @@ async def _journal(settings: Settings) -> AsyncIterator[SqliteJournal]:
             await journal.aclose()
 
 
-def _must_exist(settings: Settings, name: str) -> None:
-    """Exit 1 with a clear message when the journal has no campaign ``name``."""
+def _must_exist(settings: Settings, name: str) -> Mapping[str, Any]:
+    """The stored settings of campaign ``name``; exit 1 with a clear message if none."""
 
-    async def look() -> bool:
+    async def look() -> CampaignInfo | None:
         async with _journal(settings) as journal:
-            return await journal.get_campaign(name) is not None
+            return await journal.get_campaign(name)
 
-    if not anyio.run(look, backend=settings.backend):
+    info = anyio.run(look, backend=settings.backend)
+    if info is None:
         fail(f"no campaign named {name!r} in {settings.journal}", ExitCode.NOTHING_SENT)
+    return info.settings
 
 
 def _window(
@@ -228,9 +230,15 @@ def run_campaign(
     Rows that were on the wire when a run died become unknown and are not sent again.
     Exit 0 all accepted, 3 some rejected, 4 some unknown, 5 paused or interrupted.
     """
-    _must_exist(settings, name)
+    stored = _must_exist(settings, name)
     if dry_run:
         run(settings, lambda: _dry_run(settings, name, price))
+    if not (settings.sender or stored.get("sender") or settings.gateway == "fake"):
+        # The gateway needs one: without it every row would be refused, unsent.
+        fail(
+            f"campaign {name!r} has no sender name: give --sender (before 'campaign')",
+            ExitCode.NOTHING_SENT,
+        )
     if confirm is not None and confirm != name:
         raise click.UsageError(f"--confirm {confirm!r} does not match the campaign {name!r}")
     if confirm is None:

@@ -6,13 +6,15 @@ import json
 import os
 import signal
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
 import anyio
 import click
 
-from aiosms.cli._client import make_fake
+from aiosms.cli._client import FAKE_BALANCE, make_fake
+from aiosms.cli._commands import _price
 from aiosms.cli._exit import ExitCode
 from aiosms.cli._output import emit
 from aiosms.cli._run import run
@@ -50,6 +52,13 @@ def fake() -> None:
     help="Fraction of requests hit by a random fault (resets, 5xx, broken bodies …).",
 )
 @click.option(
+    "--balance",
+    callback=_price,
+    default=str(FAKE_BALANCE),
+    show_default=True,
+    help="What the fake account holds.",
+)
+@click.option(
     "--ledger-file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Append each accepted message (id, phone, text, sender) to this file as a JSON line.",
@@ -62,6 +71,7 @@ def serve(
     port: int,
     latency: float,
     chaos: float,
+    balance: Decimal,
     ledger_file: Path | None,
 ) -> None:
     """Serve a fake gateway until SIGINT or SIGTERM; print its base URL and fake credentials.
@@ -70,7 +80,7 @@ def serve(
     --fake-flavour FLAVOUR --base-url URL …``. The state (balance, ledger, message
     states) lives in memory for as long as the server runs.
     """
-    gateway = make_fake(flavour, latency=latency)
+    gateway = make_fake(flavour, latency=latency, balance=balance)
     if chaos:
         gateway.faults.chaos(chaos, seed=int.from_bytes(os.urandom(4), "big"))
     handle = None
