@@ -9,6 +9,7 @@ journal, does one thing, writes data on stdout and ends with an exit code from
 from __future__ import annotations
 
 import csv
+import signal
 import sys
 import time as _time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -99,7 +100,7 @@ def _summary_row(summary: Summary) -> dict[str, Any]:
 
 
 def _exit_for(summary: Summary) -> ExitCode:
-    """Not finished (paused, window, rows left) is 5; then unknown wins over rejected."""
+    """Not finished (paused, window, interrupted, rows left) is 5; then unknown wins."""
     if summary.state != "done":
         return ExitCode.INTERRUPTED
     if summary.counts.get("unknown"):
@@ -250,14 +251,20 @@ def run_campaign(
 
     async def body() -> ExitCode:
         async with _opened(settings, name) as found, open_client(settings) as client:
-            summary = await _with_progress(
+            summary = await _draining_on_signals(
                 found,
-                lambda: found.run(
-                    client, rate=rate, max_concurrency=max_concurrency, packet_size=packet_size
+                lambda: _with_progress(
+                    found,
+                    lambda: found.run(
+                        client, rate=rate, max_concurrency=max_concurrency, packet_size=packet_size
+                    ),
                 ),
             )
+        if summary is None:
+            click.echo(f"campaign {name}: stopped at once; run it again to go on", err=True)
+            return ExitCode.INTERRUPTED
         emit([_summary_row(summary)], settings, single=True)
-        if summary.state in ("paused", "window"):
+        if summary.state in ("paused", "window", "interrupted"):
             hint = f"; then: aiosms campaign resume {name}" if summary.state == "paused" else ""
             click.echo(f"campaign {name} {summary.state}: {summary.reason}{hint}", err=True)
         if summary.counts.get("unknown"):
@@ -269,7 +276,42 @@ def run_campaign(
             )
         return _exit_for(summary)
 
-    run(settings, body, interruptible=True)
+    run(settings, body)
+
+
+async def _draining_on_signals(
+    found: Campaign, work: Callable[[], Awaitable[Summary]]
+) -> Summary | None:
+    """``work()``; SIGINT or SIGTERM drains it, a second one stops it at once (None).
+
+    Draining: nothing more is claimed or sent, packets on the wire settle and are
+    recorded, claimed rows go back to pending. Stopping at once cancels the requests
+    in flight: their rows stay ``sending`` and the next run marks them unknown.
+    """
+    result: list[Summary] = []
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with anyio.create_task_group() as tg:
+
+            async def watch() -> None:
+                seen = 0
+                async for number in signals:
+                    seen += 1
+                    received = signal.Signals(number).name
+                    if seen == 1:
+                        click.echo(
+                            f"aiosms: interrupted by {received}: finishing the requests on the "
+                            f"wire (again to stop at once)",
+                            err=True,
+                        )
+                        found.interrupt(f"interrupted by {received}")
+                    else:
+                        click.echo(f"aiosms: interrupted by {received} again", err=True)
+                        tg.cancel_scope.cancel()
+
+            tg.start_soon(watch)
+            result.append(await work())
+            tg.cancel_scope.cancel()
+    return result[0] if result else None
 
 
 async def _with_progress(found: Campaign, work: Callable[[], Awaitable[_T]]) -> _T:

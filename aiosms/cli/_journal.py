@@ -53,8 +53,9 @@ def template_fields(template: str, header: list[str]) -> list[str]:
                 "as {name} are allowed (no positions, attributes or indexes)"
             )
         if spec or conversion:
+            shown = field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
             raise click.UsageError(
-                f"--template field {{{field}}} has a conversion or format spec: "
+                f"--template field {{{shown}}} has a conversion or format spec: "
                 "only plain names such as {name} are allowed"
             )
         if field not in header:
