@@ -265,6 +265,7 @@ def test_run_with_rejections_exits_3(
     )  # fmt: skip
     assert result.exit_code == 3, result.output
     assert json.loads(result.stdout)["rejected"] == 1
+    assert "msg/s" not in result.stderr  # no progress drawn when stderr is not a terminal
     (row,) = json_of(journal, "campaign", "export", "spring", "--state", "rejected")  # type: ignore[misc]
     assert row["key"] == "b2"
     assert row["phone"] == "7900*****02"
@@ -507,3 +508,44 @@ def test_sigterm_drains_a_run_exits_5_and_leaves_nothing_claimed_or_unknown(
     assert counts["unknown"] == 0
     assert counts["accepted"] == len(fake.ledger) > 0
     assert counts["pending"] > 0
+
+
+def test_progress_is_drawn_on_a_terminal_stderr_and_stdout_stays_data(
+    journal: Path, tmp_path: Path
+) -> None:
+    rows = tmp_path / "rows.csv"
+    rows.write_text("phone\n" + "".join(f"+7900000{i:04d}\n" for i in range(200)), encoding="utf-8")
+    assert invoke("--journal", str(journal), "campaign", "create", "p", "--csv", str(rows),
+                  "--text", "hi").exit_code == 0  # fmt: skip
+    leader, follower = os.openpty()
+    try:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "aiosms.cli", "--journal", str(journal), "--gateway", "fake",
+                "--output", "json", "campaign", "run", "p", "--confirm", "p",
+                "--rate", "200", "--packet-size", "20",
+            ],
+            stdout=subprocess.PIPE, stderr=follower, text=True,
+            env={**os.environ, "TERM": "xterm", "COLUMNS": "120"},
+        )  # fmt: skip
+        os.close(follower)
+        follower = -1
+        drawn = b""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the process closed its end
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        stdout, _ = process.communicate(timeout=30)
+    finally:
+        os.close(leader)
+        if follower != -1:
+            os.close(follower)
+    assert process.returncode == 0
+    assert json.loads(stdout)["accepted"] == 200
+    assert b"msg/s" in drawn
+    assert b"accepted" in drawn

@@ -21,7 +21,13 @@ from typing import Any, TypeVar
 
 import anyio
 import click
-from rich.progress import BarColumn, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from aiosms._errors import SmsError
 from aiosms._models import mask_phone
@@ -30,7 +36,7 @@ from aiosms.cli._client import open_client
 from aiosms.cli._commands import _price
 from aiosms.cli._exit import ExitCode
 from aiosms.cli._journal import open_journal, read_csv
-from aiosms.cli._output import emit, progress
+from aiosms.cli._output import emit, stderr_console
 from aiosms.cli._run import fail, run
 from aiosms.cli._settings import Settings, pass_settings
 
@@ -324,9 +330,10 @@ async def _with_progress(found: Campaign, work: Callable[[], Awaitable[_T]]) -> 
         TimeRemainingColumn(),
         TextColumn("{task.fields[tally]}"),
     )
-    with progress(columns=columns) as bar:
-        if bar is None:
-            return await work()
+    console = stderr_console()
+    if not console.is_terminal:
+        return await work()
+    with Progress(*columns, console=console, transient=True) as bar:
         counts = await found.counts()
         settled = ("accepted", "rejected", "unknown")
         total = sum(counts[s] for s in (*settled, "pending", "claimed", "sending"))
