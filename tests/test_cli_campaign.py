@@ -246,6 +246,8 @@ def test_run_sends_every_row_and_status_shows_every_state(
     assert set(status["counts"]) == EVERY_STATE  # type: ignore[index]
     assert status["counts"]["accepted"] == 3  # type: ignore[index]
     assert status["counts"]["skipped"] == 1  # type: ignore[index]
+    assert status["rate"] == 0.05  # type: ignore[index]  # 3 rows settled in the last minute
+    assert status["eta_seconds"] is None  # type: ignore[index]  # nothing left
     # Running a finished campaign again sends nothing and ends the same way.
     again = json_of(
         journal, "--gateway", "fake", "campaign", "run", "spring", "--confirm", "spring"
@@ -501,7 +503,11 @@ def test_sigterm_drains_a_run_exits_5_and_leaves_nothing_claimed_or_unknown(
             process.communicate(timeout=10)
     assert process.returncode == 5, stderr
     assert "SIGTERM" in stderr
-    counts = json_of(journal, "campaign", "status", "slow")["counts"]  # type: ignore[index]
+    status = json_of(journal, "campaign", "status", "slow")
+    counts = status["counts"]  # type: ignore[index]
+    settled = counts["accepted"]
+    assert status["rate"] == round(settled / 60, 3)  # type: ignore[index]
+    assert status["eta_seconds"] == round((400 - settled) / (settled / 60))  # type: ignore[index]
     assert counts["claimed"] == 0
     assert counts["sending"] == 0
     # Drained: the packets on the wire settled, so nothing is left unknown.

@@ -308,6 +308,17 @@ class SqliteJournal(Journal):
 
         return await self._call(purge)
 
+    async def settled_since(self, campaign: int, since: float) -> int:
+        def count(db: sqlite3.Connection) -> int:
+            (found,) = db.execute(
+                "SELECT COUNT(*) FROM aiosms_messages WHERE campaign = ? AND settled_at >= ? "
+                "AND state IN ('accepted', 'rejected', 'unknown')",
+                (campaign, since),
+            ).fetchone()
+            return int(found)
+
+        return await self._call(count)
+
     # -- rows --------------------------------------------------------------------------
 
     async def import_rows(

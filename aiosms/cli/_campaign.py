@@ -420,6 +420,9 @@ def status(settings: Settings, name: str) -> None:
         async with _opened(settings, name) as found:
             summary = await found.summary()
             info = await found.journal.get_campaign(name)
+            recent = await found.journal.settled_since(found.id, _time.time() - _RATE_SPAN)
+        left = sum(summary.counts[s] for s in ("pending", "claimed", "sending"))
+        rate = recent / _RATE_SPAN if recent else None
         row: dict[str, Any] = {
             "name": name,
             "state": summary.state,
@@ -427,6 +430,9 @@ def status(settings: Settings, name: str) -> None:
             "counts": dict(summary.counts),
             "parts": summary.parts,
             "cost": summary.cost,
+            # Over the last minute: known while a run is going, None otherwise.
+            "rate": None if rate is None else round(rate, 3),
+            "eta_seconds": None if rate is None or not left else round(left / rate),
             "settings": dict(info.settings) if info else {},
         }
         if settings.output in ("table", "csv"):
@@ -517,6 +523,9 @@ def report(settings: Settings, name: str, csv_path: Path | None) -> None:
 def _cell(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
+
+#: Seconds over which ``status`` measures the sending rate.
+_RATE_SPAN = 60.0
 
 _STATES = click.Choice(
     ["pending", "claimed", "sending", "accepted", "rejected", "unknown", "skipped"]

@@ -1,4 +1,4 @@
-"""Campaign.interrupt (a clean stop, as on SIGTERM) and Journal.purge_campaigns."""
+"""Campaign.interrupt (a clean stop, as on SIGTERM), Journal.purge_campaigns and settled_since."""
 
 from __future__ import annotations
 
@@ -71,3 +71,13 @@ async def test_purge_deletes_old_campaigns_but_never_one_with_rows_in_flight(
     assert [c.name for c in await journal.list_campaigns()] == ["busy"]
     assert sum((await journal.counts(idle.id)).values()) == 0
     assert (await journal.counts(busy.id))["claimed"] == 1
+
+
+async def test_settled_since_counts_rows_settled_after_a_time(journal: Journal) -> None:
+    fake = FakeMySms(balance=Decimal(10**6))
+    campaign = await Campaign.create(journal, "rate", rows(5))
+    before = time.time()
+    async with fake.client(sender="MyShop") as sms:
+        await campaign.run(sms)
+    assert await journal.settled_since(campaign.id, before - 1) == 5
+    assert await journal.settled_since(campaign.id, time.time() + 1) == 0
