@@ -555,3 +555,17 @@ def test_progress_is_drawn_on_a_terminal_stderr_and_stdout_stays_data(
     assert json.loads(stdout)["accepted"] == 200
     assert b"msg/s" in drawn
     assert b"accepted" in drawn
+
+
+def test_a_row_whose_text_comes_out_empty_is_skipped_with_its_line(
+    journal: Path, tmp_path: Path
+) -> None:
+    rows = tmp_path / "rows.csv"
+    rows.write_text("phone,note\n79000000001,hello\n79000000002,\n", encoding="utf-8")
+    result = invoke("--journal", str(journal), "campaign", "create", "e", "--csv", str(rows),
+                    "--template", "{note}")  # fmt: skip
+    assert result.exit_code == 0
+    assert "added 1, already present 0, skipped 1" in result.stderr
+    (row,) = json_of(journal, "campaign", "export", "e", "--state", "skipped")  # type: ignore[misc]
+    assert row["key"] == "3"
+    assert row["reason"].startswith("invalid: line 3: text")

@@ -44,7 +44,7 @@ __all__ = ["campaign"]
 
 _T = TypeVar("_T")
 
-#: Rows a report or export reads from the journal at a time.
+#: The columns of `report --csv` and of `export`, in order.
 _REPORT_COLUMNS = (
     "key", "phone", "state", "reason", "message_id", "parts", "cost", "delivery",
     "error_class", "error_code", "error_text", "sent_at", "settled_at",
