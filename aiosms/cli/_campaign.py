@@ -31,7 +31,7 @@ from rich.progress import (
 
 from aiosms._errors import SmsError
 from aiosms._models import mask_phone
-from aiosms.campaigns import Campaign, CampaignInfo, Row, SqliteJournal, Summary
+from aiosms.campaigns import Campaign, CampaignInfo, ImportResult, Row, SqliteJournal, Summary
 from aiosms.cli._client import open_client
 from aiosms.cli._commands import _price
 from aiosms.cli._exit import ExitCode
@@ -167,7 +167,6 @@ def create(
     rows = read_csv(
         csv_path, phone_column=phone_column, key_column=key_column, text=text, template=template
     )
-    total = len(rows.messages) + len(rows.invalid)
 
     async def body() -> None:
         async with _journal(settings) as journal:
@@ -182,8 +181,12 @@ def create(
                 budget=budget,
                 max_parts=max_parts,
             )
-            result = await made.add(rows.messages, invalid=rows.invalid)
+            valid = await made.add(rows.messages())
+            # Collected while the messages were read: recorded as skipped.
+            refused = await made.add(invalid=rows.invalid)
+            result = ImportResult(valid.added + refused.added, valid.skipped + refused.skipped)
             counts = await made.counts()
+        total = rows.total
         emit(
             [
                 {

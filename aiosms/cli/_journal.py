@@ -69,11 +69,40 @@ def template_fields(template: str, header: list[str]) -> list[str]:
 
 @attrs.define
 class CsvRows:
-    """A CSV file read into messages, and the rows that could not become one."""
+    """A CSV file read as messages, one row at a time (a file of millions fits in memory).
 
-    messages: list[Message] = attrs.Factory(list)
-    #: ``(key, phone as given, reason)``: recorded as ``skipped``.
+    Built by :func:`read_csv`, which checks the header and the template first.
+    ``messages()`` reads the file; as it goes, rows that cannot become a message land in
+    ``invalid`` as ``(key, phone as given, reason)`` and ``total`` counts every row.
+    """
+
+    path: Path
+    phone_column: str
+    key_column: str | None
+    text: str | None
+    template: str | None
     invalid: list[tuple[str, str, str]] = attrs.Factory(list)
+    total: int = 0
+
+    def messages(self) -> Iterator[Message]:
+        """The file's valid rows as messages keyed by key column or line number."""
+        key_column, phone_column, template = self.key_column, self.phone_column, self.template
+        with self.path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            for line, row in _numbered(reader):
+                self.total += 1
+                values = {k: v or "" for k, v in row.items() if isinstance(k, str)}
+                key = values.get(key_column, "").strip() if key_column else str(line)
+                phone = values.get(phone_column, "")
+                if not key:
+                    self.invalid.append((f"line {line}", phone, f"line {line}: empty key"))
+                    continue
+                body = template.format_map(values) if template is not None else self.text
+                try:
+                    yield Message(to=phone, text=body or "", key=key)
+                except ValidationError as error:
+                    reason = f"line {line}: {error.field}: {error.rule}"
+                    self.invalid.append((key, phone, reason))
 
 
 def read_csv(
@@ -84,32 +113,18 @@ def read_csv(
     text: str | None,
     template: str | None,
 ) -> CsvRows:
-    """Messages from ``path``; each row's key is its ``key_column`` or its line number."""
-    result = CsvRows()
+    """``path``'s rows, once its header has the columns and the template's fields."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        header = list(reader.fieldnames or [])
-        for column, option in ((phone_column, "--phone-column"), (key_column, "--key-column")):
-            if column is not None and column not in header:
-                raise click.UsageError(
-                    f"{option} {column!r} is not a column of the CSV "
-                    f"(columns: {', '.join(header) or 'none'})"
-                )
-        if template is not None:
-            template_fields(template, header)
-        for line, row in _numbered(reader):
-            values = {k: v or "" for k, v in row.items() if isinstance(k, str)}
-            key = values.get(key_column, "").strip() if key_column else str(line)
-            phone = values.get(phone_column, "")
-            if not key:
-                result.invalid.append((f"line {line}", phone, f"line {line}: empty key"))
-                continue
-            body = template.format_map(values) if template is not None else text
-            try:
-                result.messages.append(Message(to=phone, text=body or "", key=key))
-            except ValidationError as error:
-                result.invalid.append((key, phone, f"line {line}: {error.field}: {error.rule}"))
-    return result
+        header = next(csv.reader(handle), [])
+    for column, option in ((phone_column, "--phone-column"), (key_column, "--key-column")):
+        if column is not None and column not in header:
+            raise click.UsageError(
+                f"{option} {column!r} is not a column of the CSV "
+                f"(columns: {', '.join(header) or 'none'})"
+            )
+    if template is not None:
+        template_fields(template, header)
+    return CsvRows(path, phone_column, key_column, text, template)
 
 
 def _numbered(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str | None, str]]]:
