@@ -569,3 +569,28 @@ def test_a_row_whose_text_comes_out_empty_is_skipped_with_its_line(
     (row,) = json_of(journal, "campaign", "export", "e", "--state", "skipped")  # type: ignore[misc]
     assert row["key"] == "3"
     assert row["reason"].startswith("invalid: line 3: text")
+
+
+@pytest.mark.parametrize(("answer", "code", "accepted"), [("n", 1, 0), ("y", 0, 3)])
+def test_on_a_terminal_run_asks_before_sending(
+    answer: str, code: int, accepted: int, journal: Path, customers: Path
+) -> None:
+    create(journal, customers)
+    leader, follower = os.openpty()
+    try:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "aiosms.cli", "--journal", str(journal), "--gateway", "fake",
+                "campaign", "run", "spring",
+            ],
+            stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        os.write(leader, f"{answer}\n".encode())
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert process.returncode == code, stderr
+    assert b"Send the pending messages of campaign 'spring'?" in stderr
+    counts = json_of(journal, "campaign", "status", "spring")["counts"]  # type: ignore[index]
+    assert counts["accepted"] == accepted
