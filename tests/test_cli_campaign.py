@@ -594,3 +594,16 @@ def test_on_a_terminal_run_asks_before_sending(
     assert b"Send the pending messages of campaign 'spring'?" in stderr
     counts = json_of(journal, "campaign", "status", "spring")["counts"]  # type: ignore[index]
     assert counts["accepted"] == accepted
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_campaign_runs_through_the_1000sms_fake_too(
+    backend: str, journal: Path, customers: Path
+) -> None:
+    create(journal, customers)
+    summary = json_of(
+        journal, "--backend", backend, "--gateway", "fake", "--fake-flavour", "1000sms",
+        "campaign", "run", "spring", "--confirm", "spring",
+    )  # fmt: skip
+    assert summary["state"] == "done"  # type: ignore[index]
+    assert summary["accepted"] == 3  # type: ignore[index]

@@ -243,10 +243,12 @@ def run_campaign(
     stored = _must_exist(settings, name)
     if dry_run:
         run(settings, lambda: _dry_run(settings, name, price))
-    if not (settings.sender or stored.get("sender") or settings.gateway == "fake"):
-        # The gateway needs one: without it every row would be refused, unsent.
+    if settings.gateway == "mysms" and not (settings.sender or stored.get("sender")):
+        # my-sms needs one (1000sms falls back to the account's): without it every row
+        # would be refused, unsent.
         fail(
-            f"campaign {name!r} has no sender name: give --sender (before 'campaign')",
+            f"campaign {name!r} has no sender name: give --sender to 'campaign create', "
+            "or before 'campaign'",
             ExitCode.NOTHING_SENT,
         )
     if confirm is not None and confirm != name:
