@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 from click.testing import CliRunner, Result
 
@@ -607,3 +608,30 @@ def test_a_campaign_runs_through_the_1000sms_fake_too(
     )  # fmt: skip
     assert summary["state"] == "done"  # type: ignore[index]
     assert summary["accepted"] == 3  # type: ignore[index]
+
+
+def test_dry_run_without_credentials_still_estimates(
+    journal: Path, customers: Path, tmp_path: Path
+) -> None:
+    create(journal, customers)
+    env = {"AIOSMS_PROFILE": str(tmp_path / "none.ini"), "AIOSMS_MYSMS_PASSWORD": ""}
+    result = invoke(
+        "--journal", str(journal), "--gateway", "mysms", "--base-url", "http://127.0.0.1:9/",
+        "--output", "json", "campaign", "run", "spring", "--dry-run", env=env,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["balance"] is None
+    assert "cannot read the balance: no username for mysms" in result.stderr
+
+
+def test_a_run_from_a_worker_thread_works_without_signal_handling(
+    journal: Path, customers: Path
+) -> None:
+    create(journal, customers)
+    args = ["--journal", str(journal), "--gateway", "fake", "campaign", "run", "spring"]
+    args += ["--confirm", "spring"]
+
+    async def in_thread() -> Result:
+        return await anyio.to_thread.run_sync(lambda: invoke(*args))
+
+    assert anyio.run(in_thread).exit_code == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import signal
 import sys
+import threading
 import time as _time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -34,6 +35,7 @@ from aiosms._models import mask_phone
 from aiosms.campaigns import Campaign, CampaignInfo, ImportResult, Row, SqliteJournal, Summary
 from aiosms.cli._client import open_client
 from aiosms.cli._commands import _price
+from aiosms.cli._credentials import ConfigError
 from aiosms.cli._exit import ExitCode
 from aiosms.cli._journal import open_journal, read_csv
 from aiosms.cli._output import emit, stderr_console
@@ -300,6 +302,9 @@ async def _draining_on_signals(
     in flight: their rows stay ``sending`` and the next run marks them unknown.
     """
     result: list[Summary] = []
+    if threading.current_thread() is not threading.main_thread():
+        # Signals reach the main thread only (a test runner may call us from another).
+        return await work()
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with anyio.create_task_group() as tg:
 
@@ -383,6 +388,8 @@ async def _dry_run(settings: Settings, name: str, price: Decimal | None) -> Exit
             balance = (await client.balance()).amount
     except SmsError as error:
         click.echo(f"aiosms: cannot read the balance: {type(error).__name__}: {error}", err=True)
+    except ConfigError as error:
+        click.echo(f"aiosms: cannot read the balance: {error.message}", err=True)
     cost = None if price is None else price * parts
     now = datetime.now(timezone.utc)
     result: dict[str, Any] = {
