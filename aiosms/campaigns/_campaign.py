@@ -87,6 +87,8 @@ class Campaign:
         self.id = info.id
         self.name = info.name
         self._settings: dict[str, Any] = dict(info.settings)
+        self._runs: list[_Run] = []
+        self._interrupted: str | None = None
 
     def __repr__(self) -> str:
         return f"Campaign({self.name!r})"
@@ -256,6 +258,19 @@ class Campaign:
         logger.info("campaign %r resumed (%d refused row(s) back in line)", self.name, requeued)
         return requeued
 
+    def interrupt(self, reason: str = "interrupted") -> None:
+        """Make this object's running ``run()`` stop soon, cleanly, without a journal write.
+
+        Nothing more is claimed or sent; packets already on the wire finish and their
+        outcomes are stored; claimed rows go back to ``pending``. ``run()`` then returns
+        a summary with ``state == "interrupted"``. Safe to call from a signal handler's
+        task; the next ``run()`` starts afresh.
+        """
+        self._interrupted = reason
+        for run in self._runs:
+            if run.stopped is None:
+                run.stopped = ("interrupted", reason)
+
     async def requeue(self, state: str = "unknown", *, accept_duplicates: bool = False) -> int:
         """Put rows of ``state`` back to ``pending`` to be sent again; returns how many.
 
@@ -351,7 +366,8 @@ class Campaign:
         Returns a ``Summary``: ``done``; ``paused`` after an account-level refusal,
         the budget, or ``pause()`` (nothing claimed is sent after it; ``resume()``
         goes on); ``window`` when the send window closes (or is closed) —
-        ``wait_for_window=True`` sleeps until it opens instead.
+        ``wait_for_window=True`` sleeps until it opens instead; ``interrupted`` after
+        ``interrupt()``.
         """
         _positive(packet_size, "packet_size", optional=False)
         _positive(claim_packets, "claim_packets", optional=False)
@@ -363,7 +379,10 @@ class Campaign:
         ):
             raise ValidationError("rate", "must be a positive number of messages per second")
         sent = 0
+        self._interrupted = None
         while True:
+            if self._interrupted is not None:
+                return await self.summary(sent=sent, stopped=("interrupted", self._interrupted))
             info = await self._info()
             if info.state == "paused":
                 return await self.summary(sent=sent)
@@ -380,12 +399,16 @@ class Campaign:
             run = _Run(
                 self, window, lease=float(lease), claim=packet_size * claim_packets, rate=rate
             )
-            await run.go(
-                client,
-                max_concurrency=max_concurrency,
-                packet_size=packet_size,
-                linger=linger,
-            )
+            self._runs.append(run)
+            try:
+                await run.go(
+                    client,
+                    max_concurrency=max_concurrency,
+                    packet_size=packet_size,
+                    linger=linger,
+                )
+            finally:
+                self._runs.remove(run)
             sent += run.sent
             if run.stopped is not None and run.stopped[0] == "window" and wait_for_window:
                 continue
@@ -480,7 +503,7 @@ class _Run:
         budget = campaign.settings.get("budget")
         self.budget: int | None = budget
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-        #: ("paused" | "window", reason) once the run must send nothing more.
+        #: ("paused" | "window" | "interrupted", reason) once the run must send nothing more.
         self.stopped: tuple[str, str] | None = None
         self.sent = 0
         self.budget_reached = False

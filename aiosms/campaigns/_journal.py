@@ -80,6 +80,16 @@ class Journal(abc.ABC):
         """Mark a campaign ``active`` or ``paused`` (with the reason), logged; optionally
         replace its settings."""
 
+    async def purge_campaigns(self, before: float) -> list[str]:
+        """Delete campaigns last changed before ``before`` (a Unix time), with their rows
+        and events, unless a row is ``claimed`` or ``sending``; returns their names."""
+        raise NotImplementedError(f"{type(self).__name__} cannot purge campaigns")
+
+    async def settled_since(self, campaign: int, since: float) -> int:
+        """Rows settled (accepted, rejected or unknown) at or after ``since`` (a Unix
+        time): what a progress display divides by the time to get a rate."""
+        raise NotImplementedError(f"{type(self).__name__} cannot count settled rows")
+
     # -- rows --------------------------------------------------------------------------
 
     @abc.abstractmethod

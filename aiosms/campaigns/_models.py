@@ -156,10 +156,11 @@ class Summary:
 
     ``state``: ``done`` (nothing left to send), ``paused`` (``reason`` says why: an
     account-level refusal, the budget, or the user), ``window`` (outside the send
-    window; ``reason`` says when it opens) or ``incomplete`` (rows left, no reason:
-    run again). ``counts`` has every state; ``parts`` and ``cost`` add up the accepted
-    rows (``cost`` None where the gateway gives no price); ``sent`` is how many rows
-    this run committed as ``sending`` for a request.
+    window; ``reason`` says when it opens), ``interrupted`` (``Campaign.interrupt()``:
+    run again) or ``incomplete`` (rows left, no reason: run again). ``counts`` has
+    every state; ``parts`` and ``cost`` add up the accepted rows (``cost`` None where
+    the gateway gives no price); ``sent`` is how many rows this run committed as
+    ``sending`` for a request.
     """
 
     name: str

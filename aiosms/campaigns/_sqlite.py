@@ -286,6 +286,39 @@ class SqliteJournal(Journal):
 
         await self._call(update)
 
+    async def purge_campaigns(self, before: float) -> list[str]:
+        def purge(db: sqlite3.Connection) -> list[str]:
+            with _transaction(db):
+                found = db.execute(
+                    # Last changed: the campaign's own record or any of its rows.
+                    "SELECT id, name FROM aiosms_campaigns c WHERE updated_at < ? "
+                    "AND COALESCE((SELECT MAX(MAX(created_at, COALESCE(settled_at, 0), "
+                    "COALESCE(delivery_at, 0))) FROM aiosms_messages m "
+                    "WHERE m.campaign = c.id), 0) < ? "
+                    "AND NOT EXISTS (SELECT 1 FROM aiosms_messages m WHERE m.campaign = c.id "
+                    "AND m.state IN ('claimed', 'sending')) ORDER BY id",
+                    (before, before),
+                ).fetchall()
+                for campaign, name in found:
+                    for table in ("aiosms_messages", "aiosms_events", "aiosms_workers"):
+                        db.execute(f"DELETE FROM {table} WHERE campaign = ?", (campaign,))
+                    db.execute("DELETE FROM aiosms_campaigns WHERE id = ?", (campaign,))
+                    _event(db, None, "purge", name)
+            return [name for _, name in found]
+
+        return await self._call(purge)
+
+    async def settled_since(self, campaign: int, since: float) -> int:
+        def count(db: sqlite3.Connection) -> int:
+            (found,) = db.execute(
+                "SELECT COUNT(*) FROM aiosms_messages WHERE campaign = ? AND settled_at >= ? "
+                "AND state IN ('accepted', 'rejected', 'unknown')",
+                (campaign, since),
+            ).fetchone()
+            return int(found)
+
+        return await self._call(count)
+
     # -- rows --------------------------------------------------------------------------
 
     async def import_rows(

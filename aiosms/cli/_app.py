@@ -14,11 +14,13 @@ from pathlib import Path
 
 import click
 
+from aiosms.cli._campaign import campaign
 from aiosms.cli._commands import balance, credentials, profile, segments, send, status
 from aiosms.cli._exit import EPILOG
 from aiosms.cli._fake import fake
 from aiosms.cli._output import setup_logging
 from aiosms.cli._settings import Settings, default_journal
+from aiosms.cli._stoplist import stoplist
 
 __all__ = ["cli"]
 
@@ -125,6 +127,6 @@ def cli(
     )
 
 
-for _command in (send, status, balance, profile, segments, credentials, fake):
+for _command in (send, status, balance, profile, segments, credentials, campaign, stoplist, fake):
     cli.add_command(_command)
 del _command

@@ -26,11 +26,13 @@ Client = MySms | ThousandSms
 FAKE_BALANCE = Decimal("1000")
 
 
-def make_fake(flavour: str, *, latency: float = 0.0) -> FakeMySms | FakeThousandSms:
+def make_fake(
+    flavour: str, *, latency: float = 0.0, balance: Decimal = FAKE_BALANCE
+) -> FakeMySms | FakeThousandSms:
     """A fresh fake gateway of ``flavour`` ("mysms" or "1000sms") with the default fake account."""
     if flavour == "1000sms":
-        return FakeThousandSms(balance=FAKE_BALANCE, latency=latency)
-    return FakeMySms(balance=FAKE_BALANCE, latency=latency)
+        return FakeThousandSms(balance=balance, latency=latency)
+    return FakeMySms(balance=balance, latency=latency)
 
 
 def _build(

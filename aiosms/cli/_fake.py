@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
 
 import anyio
 import click
 
-from aiosms.cli._client import make_fake
+from aiosms.cli._client import FAKE_BALANCE, make_fake
+from aiosms.cli._commands import _price
 from aiosms.cli._exit import ExitCode
 from aiosms.cli._output import emit
 from aiosms.cli._run import run
@@ -46,9 +51,28 @@ def fake() -> None:
     metavar="RATE",
     help="Fraction of requests hit by a random fault (resets, 5xx, broken bodies …).",
 )
+@click.option(
+    "--balance",
+    callback=_price,
+    default=str(FAKE_BALANCE),
+    show_default=True,
+    help="What the fake account holds.",
+)
+@click.option(
+    "--ledger-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append each accepted message (id, phone, text, sender) to this file as a JSON line.",
+)
 @pass_settings
 def serve(
-    settings: Settings, flavour: str, host: str, port: int, latency: float, chaos: float
+    settings: Settings,
+    flavour: str,
+    host: str,
+    port: int,
+    latency: float,
+    chaos: float,
+    balance: Decimal,
+    ledger_file: Path | None,
 ) -> None:
     """Serve a fake gateway until SIGINT or SIGTERM; print its base URL and fake credentials.
 
@@ -56,9 +80,13 @@ def serve(
     --fake-flavour FLAVOUR --base-url URL …``. The state (balance, ledger, message
     states) lives in memory for as long as the server runs.
     """
-    gateway = make_fake(flavour, latency=latency)
+    gateway = make_fake(flavour, latency=latency, balance=balance)
     if chaos:
         gateway.faults.chaos(chaos, seed=int.from_bytes(os.urandom(4), "big"))
+    handle = None
+    if ledger_file is not None:
+        handle = ledger_file.open("a", encoding="utf-8")
+        gateway.ledger = _LedgerFile(handle)
 
     async def body() -> ExitCode:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -88,4 +116,24 @@ def serve(
                     break
         return ExitCode.OK
 
-    run(settings, body)
+    try:
+        run(settings, body)
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+class _LedgerFile(list):  # type: ignore[type-arg]
+    """The fake's ledger, also written to a file one flushed JSON line per message, so
+    another process can read what the fake accepted while it runs."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        super().__init__()
+        self._handle = handle
+
+    def append(self, entry: Any) -> None:
+        super().append(entry)
+        sender = getattr(entry, "sender", None) or getattr(entry, "sender_name", None)
+        line = {"id": entry.id, "phone": entry.phone, "text": entry.text, "sender": sender}
+        self._handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self._handle.flush()

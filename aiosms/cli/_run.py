@@ -50,6 +50,7 @@ def run(
 
 async def _until_signalled(body: Callable[[], Awaitable[ExitCode | None]]) -> ExitCode | None:
     code: ExitCode | None = None
+    failure: list[BaseException] = []
     received: list[int] = []
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with anyio.create_task_group() as tg:
@@ -62,11 +63,17 @@ async def _until_signalled(body: Callable[[], Awaitable[ExitCode | None]]) -> Ex
 
             async def work() -> None:
                 nonlocal code
-                code = await body()
+                try:
+                    code = await body()
+                except (Exception, SystemExit) as error:
+                    # Raised again below, as itself: a task group would wrap it in a group.
+                    failure.append(error)
                 tg.cancel_scope.cancel()
 
             tg.start_soon(watch)
             tg.start_soon(work)
+    if failure:
+        raise failure[0]
     if received:
         click.echo(f"aiosms: interrupted by {signal.Signals(received[0]).name}", err=True)
         return ExitCode.INTERRUPTED
