@@ -347,6 +347,38 @@ class PostgresJournal(Journal):
 
         await self._call(update)
 
+    async def purge_campaigns(self, before: float) -> list[str]:
+        def purge(db: psycopg.Cursor[Any]) -> list[str]:
+            found = db.execute(
+                # Last changed: the campaign's own record or any of its rows.
+                "SELECT id, name FROM aiosms_campaigns c WHERE updated_at < to_timestamp(%s) "
+                "AND COALESCE((SELECT MAX(GREATEST(created_at, settled_at, delivery_at)) "
+                "FROM aiosms_messages m WHERE m.campaign = c.id), 'epoch') < to_timestamp(%s) "
+                "AND NOT EXISTS (SELECT 1 FROM aiosms_messages m WHERE m.campaign = c.id "
+                "AND m.state IN ('claimed', 'sending')) ORDER BY id FOR UPDATE",
+                (before, before),
+            ).fetchall()
+            for campaign, name in found:
+                for table in ("aiosms_messages", "aiosms_events", "aiosms_workers"):
+                    db.execute(f"DELETE FROM {table} WHERE campaign = %s", (campaign,))
+                db.execute("DELETE FROM aiosms_campaigns WHERE id = %s", (campaign,))
+                _event(db, None, "purge", name)
+            return [str(name) for _, name in found]
+
+        return await self._call(purge)
+
+    async def settled_since(self, campaign: int, since: float) -> int:
+        def count(db: psycopg.Cursor[Any]) -> int:
+            row = db.execute(
+                "SELECT COUNT(*) FROM aiosms_messages WHERE campaign = %s "
+                "AND settled_at >= to_timestamp(%s) "
+                "AND state IN ('accepted', 'rejected', 'unknown')",
+                (campaign, since),
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+        return await self._call(count)
+
     # -- rows --------------------------------------------------------------------------
 
     async def import_rows(
