@@ -90,7 +90,7 @@ def test_the_blocking_api_is_a_submodule_reachable_after_import_aiosms() -> None
 
 def test_the_blocking_apis_all_lists_exactly_its_public_names() -> None:
     assert sorted(aiosms.sync.__all__) == _public_names(aiosms.sync)
-    assert set(aiosms.sync.__all__) == {"Batcher", "MySms", "ThousandSms"}
+    assert set(aiosms.sync.__all__) == {"Batcher", "Campaign", "MySms", "ThousandSms"}
 
 
 def test_every_class_of_the_blocking_api_says_aiosms_sync_as_its_module() -> None:

@@ -8,15 +8,17 @@
 models and errors. Each client runs its own event loop in a background thread
 (started on first use), is safe to share between threads and survives ``fork()``: a
 child process builds its own loop and connection pool on first use and never touches
-its parent's. See docs/sync.md.
+its parent's. ``Campaign`` runs a durable campaign (``aiosms.campaigns``) from
+blocking code through one of these clients. See docs/sync.md.
 """
 
 import contextlib
 
 from aiosms.sync._batcher import Batcher
+from aiosms.sync._campaign import Campaign
 from aiosms.sync._clients import MySms, ThousandSms
 
-__all__ = ["Batcher", "MySms", "ThousandSms"]
+__all__ = ["Batcher", "Campaign", "MySms", "ThousandSms"]
 
 # Tracebacks and reprs say aiosms.sync.MySms, not aiosms.sync._clients.MySms.
 for _name in __all__:
