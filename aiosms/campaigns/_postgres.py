@@ -22,7 +22,7 @@ import socket
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from decimal import Decimal
+from datetime import datetime
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -41,9 +41,8 @@ from aiosms.campaigns._models import (
     NewRow,
     Outcome,
     Row,
-    RowState,
 )
-from aiosms.campaigns._rows import new_row
+from aiosms.campaigns._rows import new_row, read_row
 
 __all__ = ["SCHEMA_VERSION", "PostgresJournal"]
 
@@ -887,26 +886,9 @@ def _stoplist_add(db: psycopg.Cursor[Any], entries: Sequence[tuple[str, str]]) -
 
 
 def _row(r: Sequence[Any]) -> Row:
-    return Row(
-        id=r[0],
-        key=r[1],
-        phone=r[2],
-        text=r[3],
-        sender=r[4],
-        parts=r[5],
-        state=RowState(r[6]),
-        reason=r[7],
-        attempt=r[8],
-        owner=r[9],
-        epoch=r[10],
-        message_id=r[11],
-        error_class=r[12],
-        error_code=r[13],
-        error_text=r[14],
-        cost=None if r[15] is None else Decimal(r[15]),
-        delivery=r[16],
-        created_at=r[17],
-        sent_at=r[18],
-        settled_at=r[19],
-        delivery_at=r[20],
-    )
+    # psycopg gives timestamps as aware datetimes already.
+    return read_row(r, _as_is)
+
+
+def _as_is(value: datetime | None) -> datetime | None:
+    return value

@@ -35,8 +35,8 @@ from aiosms.campaigns._models import (
     NewRow,
     Outcome,
     Row,
-    RowState,
 )
+from aiosms.campaigns._rows import read_row
 
 __all__ = ["SCHEMA_VERSION", "SqliteJournal"]
 
@@ -840,26 +840,4 @@ def _known_keys(db: sqlite3.Connection, campaign: int, keys: Sequence[str]) -> s
 
 
 def _row(r: tuple[Any, ...]) -> Row:
-    return Row(
-        id=r[0],
-        key=r[1],
-        phone=r[2],
-        text=r[3],
-        sender=r[4],
-        parts=r[5],
-        state=RowState(r[6]),
-        reason=r[7],
-        attempt=r[8],
-        owner=r[9],
-        epoch=r[10],
-        message_id=r[11],
-        error_class=r[12],
-        error_code=r[13],
-        error_text=r[14],
-        cost=None if r[15] is None else Decimal(r[15]),
-        delivery=r[16],
-        created_at=_stamp(r[17]),
-        sent_at=_stamp(r[18]),
-        settled_at=_stamp(r[19]),
-        delivery_at=_stamp(r[20]),
-    )
+    return read_row(r, _stamp)
