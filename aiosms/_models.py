@@ -5,20 +5,18 @@ construction; gateway rules are checked when it is sent. Reprs never show a
 message's text (an OTP is a secret) or a full phone number.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: these classes are re-exported as
+# ``aiosms.X``, so string annotations would be looked up in the wrong module by
+# ``typing.get_type_hints`` and cattrs. Evaluated now, they hold the types themselves.
 import enum
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from aiosms import _validation as v
-from aiosms._errors import ValidationError
-
-if TYPE_CHECKING:
-    from aiosms._errors import SmsError
+from aiosms._errors import SmsError, ValidationError
 
 __all__ = [
     "Balance",

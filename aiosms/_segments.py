@@ -7,8 +7,9 @@ parts); any other text goes as UCS-2, 70 UTF-16 units in one SMS and 67 per part
 (a character outside the BMP takes two units and is never split either).
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: ``Segments`` is re-exported as
+# ``aiosms.Segments``, so string annotations would be looked up in the wrong module by
+# ``typing.get_type_hints`` and cattrs. Evaluated now, they hold the types themselves.
 from typing import Literal
 
 import attrs

@@ -4,8 +4,9 @@ Plain data, no I/O. The journal backends and the runner speak in these types, so
 backend is a translation of them into its own SQL and nothing more.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: these classes are re-exported as
+# ``aiosms.campaigns.X``, so string annotations would be looked up in the wrong module
+# by ``typing.get_type_hints`` and cattrs. Evaluated now, they hold the types themselves.
 import enum
 from collections.abc import Mapping
 from datetime import datetime
