@@ -4,7 +4,7 @@ Starts the fake gateway server(s) in a separate process pinned to CPU 0, pins
 itself to CPU 1, runs the chosen scenarios and prints one Markdown table each,
 then the targets. Options: ``--quick`` (tiny counts, one repeat: a smoke run),
 ``--repeats N`` (default 3), ``--only NAME[,NAME]`` (scenarios: ceiling, fanout,
-packets, latency, callers, million, campaign, latency50, inflight), ``--campaign-rows N``
+packets, p50, callers, million, campaign, latency50, latency), ``--campaign-rows N``
 (rows of the campaign scenario, default 1,000,000).
 """
 
@@ -22,16 +22,11 @@ from importlib import metadata
 import anyio
 
 from benchmarks._common import message_pool, table
-from benchmarks._scenarios import (
-    CAMPAIGN_ROWS,
-    LATENCY50,
-    ORPHANS,
-    RUNNERS,
-    SCENARIOS,
-    Context,
-    targets,
-)
+from benchmarks._drivers import ORPHANS
+from benchmarks._harness import CAMPAIGN_ROWS, Context, Scenario
+from benchmarks._scenarios import load
 from benchmarks._server import ROOT, ServerProcess, pin_to_cpu
+from benchmarks._targets import report
 
 SERVER_CPU = 0
 CLIENT_CPU = 1
@@ -39,15 +34,17 @@ PACKAGES = ("aiosms", "httpx", "httpcore", "h11", "aiohttp", "httpx-aiohttp", "a
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The options; ``args.scenarios`` is the chosen scenarios in their order."""
+    scenarios = load()
+    names = [s.name for s in scenarios]
+    aliases = {alias: s.name for s in scenarios for alias in s.aliases}
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Benchmark aiosms against hand-written httpx and aiohttp code on 127.0.0.1.",
     )
     parser.add_argument("--quick", action="store_true", help="tiny counts, one repeat (smoke)")
     parser.add_argument("--repeats", type=int, default=None, help="repeats per row (default 3)")
-    parser.add_argument(
-        "--only", default="", help=f"comma-separated scenarios: {', '.join(SCENARIOS)}"
-    )
+    parser.add_argument("--only", default="", help=f"comma-separated scenarios: {', '.join(names)}")
     parser.add_argument(
         "--campaign-rows",
         type=int,
@@ -58,10 +55,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.campaign_rows < 1:
         parser.error("--campaign-rows must be at least 1")
     only = [name.strip() for name in args.only.split(",") if name.strip()]
-    unknown = sorted(set(only) - set(SCENARIOS))
+    only = [aliases.get(name, name) for name in only]
+    unknown = sorted(set(only) - set(names))
     if unknown:
-        parser.error(f"unknown scenario(s): {', '.join(unknown)}; choose from {SCENARIOS}")
-    args.scenarios = [name for name in SCENARIOS if not only or name in only]
+        parser.error(f"unknown scenario(s): {', '.join(unknown)}; choose from {tuple(names)}")
+    args.scenarios = [s for s in scenarios if not only or s.name in only]
     if args.repeats is None:
         args.repeats = 1 if args.quick else 3
     if args.repeats < 1:
@@ -128,16 +126,18 @@ def describe(
         [f"server (latency {s.latency * 1000:.0f} ms)", f"pid {s.pid}, {s.pinning}"]
         for s in servers
     ]
-    rows.append(["scenarios", ", ".join(args.scenarios) + f"; repeats {args.repeats}"])
+    chosen = ", ".join(s.name for s in args.scenarios)
+    rows.append(["scenarios", f"{chosen}; repeats {args.repeats}"])
     print(table(["", ""], rows))
 
 
-async def run(ctx: Context, scenarios: list[str]) -> None:
-    for name in scenarios:
+async def run(ctx: Context, scenarios: list[Scenario]) -> None:
+    for scenario in scenarios:
         started = time.perf_counter()
-        await RUNNERS[name](ctx)
-        print(f"\n({name}: {time.perf_counter() - started:.0f} s)", flush=True)
-    targets(ctx)
+        await scenario.run(ctx)
+        print(f"\n({scenario.name}: {time.perf_counter() - started:.0f} s)", flush=True)
+    # Every scenario's targets, run or not: those not run say so.
+    report(ctx, [target for scenario in load() for target in scenario.targets])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,18 +146,17 @@ def main(argv: list[str] | None = None) -> int:
     revision = aiosms_revision()
     started = time.perf_counter()
     with ExitStack() as stack:
-        server = stack.enter_context(ServerProcess(latency=0.0, cpu=SERVER_CPU))
-        servers = [server]
-        slow = None
-        if {"latency50", "inflight"} & set(args.scenarios):
-            slow = stack.enter_context(ServerProcess(latency=LATENCY50, cpu=SERVER_CPU))
-            servers.append(slow)
+        latencies = sorted({0.0, *(lat for s in args.scenarios for lat in s.latencies)})
+        by_latency = {
+            latency: stack.enter_context(ServerProcess(latency=latency, cpu=SERVER_CPU))
+            for latency in latencies
+        }
+        servers = list(by_latency.values())
         describe(args, client_pin, revision, servers)
         ctx = Context(
             quick=args.quick,
             repeats=args.repeats,
-            server=server,
-            slow_server=slow,
+            servers=by_latency,
             pool=message_pool(),
             campaign_rows=args.campaign_rows,
         )

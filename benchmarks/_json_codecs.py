@@ -10,17 +10,22 @@ network: only the codec work that a faster JSON library could change.
 
 from __future__ import annotations
 
+import importlib
 import json
 import platform
 import statistics
 import timeit
 from collections.abc import Callable
+from typing import Any
 
 from aiosms._codecs import encode_json_string, loads_json
 from benchmarks._common import TEXT, fmt_ratio, phone, table
 
+# Optional, and not a dependency of anything: imported by name so the type checker
+# needs no stubs for it.
+orjson: Any
 try:
-    import orjson
+    orjson = importlib.import_module("orjson")
 except ImportError:  # pragma: no cover - optional
     orjson = None
 

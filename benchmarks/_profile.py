@@ -29,7 +29,7 @@ from contextlib import AbstractAsyncContextManager
 import anyio
 
 from benchmarks._common import SendFn, message_pool
-from benchmarks._scenarios import aiosms_batcher, aiosms_send_many, mysms, thousandsms
+from benchmarks._drivers import aiosms_batcher, aiosms_send_many, mysms, thousandsms
 from benchmarks._server import ServerProcess, pin_to_cpu
 
 WORKLOADS: dict[str, tuple[int, str]] = {
