@@ -369,9 +369,9 @@ class Campaign:
         the budget, or ``pause()`` (nothing claimed is sent after it; ``resume()``
         goes on), or when the client refused a message before any request (a
         configuration fault, such as no sender for my-sms: the reason names it, the
-        rows go back to ``pending``); ``window`` when the send window closes (or is closed) —
-        ``wait_for_window=True`` sleeps until it opens instead; ``interrupted`` after
-        ``interrupt()``.
+        rows go back to ``pending``); ``window`` when the send window closes (or is
+        closed) — ``wait_for_window=True`` sleeps until it opens instead;
+        ``interrupted`` after ``interrupt()``.
         """
         _positive(packet_size, "packet_size", optional=False)
         _positive(claim_packets, "claim_packets", optional=False)
