@@ -60,6 +60,8 @@ _IMPORT_CHUNK = 5000
 _PAGE = 1000
 _UNSET: Any = object()
 _NOT_SENT = (DeliveryState.REJECTED, DeliveryState.UNKNOWN)
+#: ``state.value`` is a descriptor call on an enum; this runs once per message sent.
+_VALUES = {state: state.value for state in DeliveryState}
 
 
 def _now() -> datetime:
@@ -365,9 +367,11 @@ class Campaign:
 
         Returns a ``Summary``: ``done``; ``paused`` after an account-level refusal,
         the budget, or ``pause()`` (nothing claimed is sent after it; ``resume()``
-        goes on); ``window`` when the send window closes (or is closed) —
-        ``wait_for_window=True`` sleeps until it opens instead; ``interrupted`` after
-        ``interrupt()``.
+        goes on), or when the client refused a message before any request (a
+        configuration fault, such as no sender for my-sms: the reason names it, the
+        rows go back to ``pending``); ``window`` when the send window closes (or is
+        closed) — ``wait_for_window=True`` sleeps until it opens instead;
+        ``interrupted`` after ``interrupt()``.
         """
         _positive(packet_size, "packet_size", optional=False)
         _positive(claim_packets, "claim_packets", optional=False)
@@ -507,7 +511,10 @@ class _Run:
         self.stopped: tuple[str, str] | None = None
         self.sent = 0
         self.budget_reached = False
-        self._epochs: dict[int, int] = {}
+        #: Why the Batcher failed a message before ``before_send`` saw it, if it did.
+        self.refused: str | None = None
+        #: Claimed rows not yet seen by ``before_send``: row id → (epoch, its message).
+        self._epochs: dict[int, tuple[int, Message]] = {}
         self.rate = rate
         #: The campaign's rate split among live workers (None: no rate).
         self._bucket: _TokenBucket | None = None
@@ -559,6 +566,13 @@ class _Run:
                             break
                         feeders.start_soon(self._drain, batcher, messages, room)
                 tg.cancel_scope.cancel()
+            if self.refused is not None and self.stopped is None:
+                # Refused before `before_send`: no packet of this client can be sent
+                # (a missing sender, say). Claiming on would walk the whole campaign.
+                reason = f"refused before sending: {self.refused}"
+                await self.journal.set_campaign_state(self.id, "paused", reason)
+                self.stopped = ("paused", reason)
+                logger.error("campaign %r paused: %s", self.campaign.name, reason)
             if self.budget_reached and self.stopped is None:
                 reason = f"the budget of {self.budget} SMS parts is reached"
                 await self.journal.set_campaign_state(self.id, "paused", reason)
@@ -591,7 +605,12 @@ class _Run:
 
     async def _claim(self) -> list[Message]:
         """The next claim's rows as messages; empty when nothing more may be claimed."""
-        if self.stopped is not None or self.budget_reached or self._window_closed():
+        if (
+            self.stopped is not None
+            or self.refused is not None
+            or self.budget_reached
+            or self._window_closed()
+        ):
             return []
         await self._share_rate()
         claim = await self.journal.claim(
@@ -604,23 +623,38 @@ class _Run:
         epochs = self._epochs
         messages = []
         for row in claim.rows:
-            epochs[row.id] = epoch
-            messages.append(_message(row))
+            message = _message(row)
+            epochs[row.id] = (epoch, message)
+            messages.append(message)
         return messages
 
-    @staticmethod
-    async def _drain(batcher: Batcher, messages: list[Message], room: anyio.Semaphore) -> None:
+    async def _drain(
+        self, batcher: Batcher, messages: list[Message], room: anyio.Semaphore
+    ) -> None:
+        epochs = self._epochs
         try:
             stream = batcher.send_all(messages)
             async with contextlib.aclosing(stream):
-                async for _ in stream:
-                    pass
+                async for receipt in stream:
+                    # `before_send` takes each row's epoch: a failed receipt whose row
+                    # still has one never reached it (nor the wire). The row stays
+                    # claimed, and goes back to pending when the run ends.
+                    error = receipt.error
+                    if error is None:
+                        continue
+                    # The same message object: a row claimed again since has a new one.
+                    entry = epochs.get(receipt.message.key)
+                    if entry is None or entry[1] is not receipt.message:
+                        continue
+                    del epochs[receipt.message.key]
+                    if self.refused is None and self.stopped is None:
+                        self.refused = f"{type(error).__name__}: {error}"
         finally:
             room.release()
 
     async def _before_send(self, messages: Sequence[Message]) -> list[bool]:
         epochs = self._epochs
-        pairs = [(m.key, epochs.pop(m.key, -1)) for m in messages]
+        pairs = [(m.key, epochs.pop(m.key, _NO_EPOCH)[0]) for m in messages]
         if self._bucket is not None and self.stopped is None:
             await self._bucket.take(len(messages))
         if self.stopped is not None or self._window_closed():
@@ -635,11 +669,16 @@ class _Run:
                 len(messages) - len(changed),
                 len(messages),
             )
-        allowed = [m.key in changed for m in messages]
-        if changed:
-            first = next(m.key for m in messages if m.key in changed)
-            self._attempts[first] = attempt
-            self.sent += len(changed)
+        if len(changed) == len(messages):
+            # The usual case: the whole packet is still this worker's.
+            allowed = [True] * len(messages)
+            self._attempts[messages[0].key] = attempt
+        else:
+            allowed = [m.key in changed for m in messages]
+            if changed:
+                first = next(m.key for m in messages if m.key in changed)
+                self._attempts[first] = attempt
+        self.sent += len(changed)
         return allowed
 
     async def _after_send(self, receipts: Sequence[Receipt]) -> None:
@@ -650,6 +689,8 @@ class _Run:
         for receipt in receipts:
             outcome, refusal = _outcome(receipt)
             outcomes.append(outcome)
+            if receipt.error is None:
+                continue
             if refusal is not None and pause is None:
                 pause = refusal
             if isinstance(receipt.error, BlacklistedError):
@@ -662,6 +703,8 @@ class _Run:
             logger.error("campaign %r paused: %s", self.campaign.name, pause)
 
 
+#: A row this run has no claim for: its fenced update changes nothing.
+_NO_EPOCH: tuple[int, Any] = (-1, None)
 _new = object.__new__
 _set = object.__setattr__
 
@@ -690,7 +733,7 @@ def _outcome(receipt: Receipt) -> tuple[Outcome, str | None]:
         cost = None if receipt.cost is None else str(receipt.cost)
         outcome = Outcome(
             row_id, "accepted", receipt.message_id, receipt.parts, cost, None, None, None,
-            receipt.state.value,
+            _VALUES[receipt.state],
         )  # fmt: skip
         return outcome, None
     name = None if error is None else type(error).__name__

@@ -17,6 +17,7 @@ import sqlite3
 import stat
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -42,7 +43,9 @@ __all__ = ["SCHEMA_VERSION", "SqliteJournal"]
 
 logger = logging.getLogger("aiosms.campaigns")
 
-SCHEMA_VERSION = 1
+#: 1: one ``(campaign, state)`` index. 2: partial indexes of pending and claimed rows
+#: and a table of counts per state instead (see ``_INDEXES``).
+SCHEMA_VERSION = 2
 #: Ids per ``IN (…)`` list: under SQLite's oldest limit on bound parameters (999).
 _CHUNK = 500
 _T = TypeVar("_T")
@@ -92,8 +95,13 @@ CREATE TABLE IF NOT EXISTS aiosms_messages (
     delivery_at REAL,
     UNIQUE (campaign, key)
 );
-CREATE INDEX IF NOT EXISTS aiosms_messages_state ON aiosms_messages (campaign, state);
 CREATE INDEX IF NOT EXISTS aiosms_messages_phone ON aiosms_messages (campaign, phone);
+CREATE TABLE IF NOT EXISTS aiosms_counts (
+    campaign INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (campaign, state)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS aiosms_stoplist (
     phone TEXT PRIMARY KEY,
     reason TEXT NOT NULL,
@@ -112,6 +120,21 @@ CREATE TABLE IF NOT EXISTS aiosms_events (
     kind TEXT NOT NULL,
     detail TEXT
 );
+"""
+
+# Every state change moved a row between two entries of one (campaign, state) index,
+# three times per message (claimed, sending, settled): most of the journal's cost.
+# Only the hot lookups are indexed now, each by a partial index a row enters or leaves
+# once: `pending` (claims search it) and `claimed` (leases, release). Counts per state
+# live in `aiosms_counts`, kept by every statement that changes a row's state (see
+# `_tally`); queries for other states walk the table in id order (`+campaign` keeps
+# SQLite from going through another index and sorting). Queries name the state as a
+# literal: a partial index applies only where SQLite can prove the query is within it.
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS aiosms_messages_pending ON aiosms_messages (campaign)
+    WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS aiosms_messages_claimed ON aiosms_messages (campaign, lease_until)
+    WHERE state = 'claimed';
 """
 
 _ROW_COLUMNS = (
@@ -191,32 +214,15 @@ class SqliteJournal(Journal):
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             _configure(connection)
-            # One script, one transaction: two processes opening a new file at once
-            # must not both half-create it.
-            connection.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
-            self._check_version(connection)
+            # One transaction: two processes opening a new file at once must not both
+            # half-create it, and a migration is all or nothing.
+            with _transaction(connection):
+                _prepare_schema(connection, self.path)
         except BaseException:
             connection.close()
             raise
         self._connection = connection
         return connection
-
-    @staticmethod
-    def _check_version(connection: sqlite3.Connection) -> None:
-        with _transaction(connection):
-            found = connection.execute(
-                "SELECT value FROM aiosms_meta WHERE key = 'schema_version'"
-            ).fetchone()
-            if found is None:
-                connection.execute(
-                    "INSERT INTO aiosms_meta (key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-            elif int(found[0]) != SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"the journal's schema is version {found[0]}; this aiosms knows "
-                    f"version {SCHEMA_VERSION}"
-                )
 
     def close(self) -> None:
         """Close the connection (blocking; harmless twice)."""
@@ -300,7 +306,12 @@ class SqliteJournal(Journal):
                     (before, before),
                 ).fetchall()
                 for campaign, name in found:
-                    for table in ("aiosms_messages", "aiosms_events", "aiosms_workers"):
+                    for table in (
+                        "aiosms_messages",
+                        "aiosms_counts",
+                        "aiosms_events",
+                        "aiosms_workers",
+                    ):
                         db.execute(f"DELETE FROM {table} WHERE campaign = ?", (campaign,))
                     db.execute("DELETE FROM aiosms_campaigns WHERE id = ?", (campaign,))
                     _event(db, None, "purge", name)
@@ -311,7 +322,7 @@ class SqliteJournal(Journal):
     async def settled_since(self, campaign: int, since: float) -> int:
         def count(db: sqlite3.Connection) -> int:
             (found,) = db.execute(
-                "SELECT COUNT(*) FROM aiosms_messages WHERE campaign = ? AND settled_at >= ? "
+                "SELECT COUNT(*) FROM aiosms_messages WHERE +campaign = ? AND settled_at >= ? "
                 "AND state IN ('accepted', 'rejected', 'unknown')",
                 (campaign, since),
             ).fetchone()
@@ -381,6 +392,10 @@ class SqliteJournal(Journal):
                     values,
                 )
                 added = db.total_changes - before
+                if added == len(values):
+                    _tally(db, campaign, Counter(v[8] for v in values))
+                else:
+                    _recount(db, campaign)
             return ImportResult(added, skipped)
 
         return await self._call(insert)
@@ -393,7 +408,8 @@ class SqliteJournal(Journal):
                     "UPDATE aiosms_messages SET state = 'unknown', reason = 'worker lost', "
                     "error_class = 'WorkerLost', error_text = 'the worker stopped while "
                     "the message was being sent: it may have gone out', settled_at = ? "
-                    "WHERE campaign = ? AND state = 'sending'",
+                    # In no index: one pass over the table, once per run.
+                    "WHERE +campaign = ? AND state = 'sending'",
                     (now, campaign),
                 ).rowcount
                 released = db.execute(
@@ -401,6 +417,8 @@ class SqliteJournal(Journal):
                     "lease_until = NULL WHERE campaign = ? AND state = 'claimed'",
                     (campaign,),
                 ).rowcount
+                _tally(db, campaign, {"sending": -lost, "unknown": lost})
+                _tally(db, campaign, {"claimed": -released, "pending": released})
                 if lost or released:
                     _event(
                         db,
@@ -426,12 +444,13 @@ class SqliteJournal(Journal):
             now = time.time()
             with _transaction(db):
                 # Rows whose worker let the lease lapse are provably unsent: back in line.
-                db.execute(
+                expired = db.execute(
                     "UPDATE aiosms_messages SET state = 'pending', owner = NULL, "
                     "lease_until = NULL WHERE campaign = ? AND state = 'claimed' "
                     "AND lease_until < ?",
                     (campaign, now),
-                )
+                ).rowcount
+                _tally(db, campaign, {"claimed": -expired, "pending": expired})
                 # The stop list is looked up in the same pass (one probe of its key
                 # per row): a number added since import is caught here.
                 candidates = db.execute(
@@ -443,18 +462,20 @@ class SqliteJournal(Journal):
                 ).fetchall()
                 if not candidates:
                     return Claim(0, [])
-                if any(c[7] for c in candidates):
+                stopped = [(now, c[0]) for c in candidates if c[7]]
+                if stopped:
                     db.executemany(
                         "UPDATE aiosms_messages SET state = 'skipped', reason = 'stop-listed', "
                         "settled_at = ? WHERE id = ?",
-                        [(now, c[0]) for c in candidates if c[7]],
+                        stopped,
                     )
+                    _tally(db, campaign, {"pending": -len(stopped), "skipped": len(stopped)})
                     candidates = [c for c in candidates if not c[7]]
                 exhausted = False
                 if budget is not None:
                     (spent,) = db.execute(
                         "SELECT COALESCE(SUM(parts), 0) FROM aiosms_messages WHERE "
-                        "campaign = ? AND state IN ('claimed', 'sending', 'accepted', 'unknown')",
+                        "+campaign = ? AND state IN ('claimed', 'sending', 'accepted', 'unknown')",
                         (campaign,),
                     ).fetchone()
                     room = budget - spent
@@ -485,6 +506,7 @@ class SqliteJournal(Journal):
                 ).rowcount
                 if claimed != len(candidates):
                     raise RuntimeError(f"claimed {claimed} rows, expected {len(candidates)}")
+                _tally(db, campaign, {"pending": -claimed, "claimed": claimed})
             return Claim(epoch, [ClaimedRow(*c[:6]) for c in candidates], exhausted)
 
         return await self._call(claim)
@@ -498,9 +520,11 @@ class SqliteJournal(Journal):
             for row_id, epoch in rows:
                 by_epoch.setdefault(epoch, []).append(row_id)
             changed: set[int] = set()
+            sending = 0
             fenced = (
                 "UPDATE aiosms_messages SET state = 'sending', attempt = ?, sent_at = ? "
-                "WHERE campaign = ? AND state = 'claimed' AND owner = ? AND epoch = ? "
+                # `+campaign`: find the rows by id, not by a walk of the claimed index.
+                "WHERE +campaign = ? AND state = 'claimed' AND owner = ? AND epoch = ? "
                 "AND lease_until >= ? AND "
             )
             with _transaction(db):
@@ -518,6 +542,7 @@ class SqliteJournal(Journal):
                             count += db.execute(
                                 fenced + f"id IN ({_marks(len(chunk))})", (*head, *chunk)
                             ).rowcount
+                    sending += count
                     if count == len(ids):
                         changed.update(ids)
                         continue
@@ -530,6 +555,7 @@ class SqliteJournal(Journal):
                                 (attempt, *chunk),
                             )
                         )
+                _tally(db, campaign, {"claimed": -sending, "sending": sending})
             return changed
 
         return await self._call(begin)
@@ -547,45 +573,25 @@ class SqliteJournal(Journal):
 
         def finish(db: sqlite3.Connection) -> int:
             now = time.time()
+            accepted: list[tuple[Any, ...]] = []
+            others: dict[str, list[tuple[Any, ...]]] = {}
+            for o in outcomes:
+                if o.state == "accepted":
+                    # Accepted rows, the bulk, bind only what they carry.
+                    accepted.append((o.message_id, o.parts, o.cost, o.delivery, now, o.id, attempt))
+                else:
+                    others.setdefault(o.state, []).append(
+                        (
+                            o.state, o.message_id, o.parts, o.cost, o.error_class, o.error_code,
+                            o.error_text, o.delivery, o.reason, now, o.id, attempt,
+                        )
+                    )  # fmt: skip
+            settled = 0
             with _transaction(db):
-                before = db.total_changes
-                accepted = [o for o in outcomes if o.state == "accepted"]
-                # Accepted rows, the bulk, bind only what they carry.
-                db.executemany(
-                    "UPDATE aiosms_messages SET state = 'accepted', message_id = ?, "
-                    "parts = COALESCE(?, parts), cost = ?, delivery = ?, settled_at = ? "
-                    "WHERE id = ? AND attempt = ? AND state IN ('sending', 'unknown')",
-                    [
-                        (o.message_id, o.parts, o.cost, o.delivery, now, o.id, attempt)
-                        for o in accepted
-                    ],
-                )
-                if len(accepted) != len(outcomes):
-                    db.executemany(
-                        "UPDATE aiosms_messages SET state = ?, message_id = ?, "
-                        "parts = COALESCE(?, parts), cost = ?, error_class = ?, error_code = ?, "
-                        "error_text = ?, delivery = ?, reason = ?, settled_at = ? "
-                        "WHERE id = ? AND attempt = ? AND state IN ('sending', 'unknown')",
-                        [
-                            (
-                                o.state,
-                                o.message_id,
-                                o.parts,
-                                o.cost,
-                                o.error_class,
-                                o.error_code,
-                                o.error_text,
-                                o.delivery,
-                                o.reason,
-                                now,
-                                o.id,
-                                attempt,
-                            )
-                            for o in outcomes
-                            if o.state != "accepted"
-                        ],
-                    )
-                settled = db.total_changes - before
+                if accepted:
+                    settled += _settle(db, campaign, _ACCEPT, "accepted", accepted)
+                for state, values in others.items():
+                    settled += _settle(db, campaign, _SETTLE, state, values)
                 if entries:
                     _stoplist_add(db, entries, now)
                 if pause is not None:
@@ -602,6 +608,7 @@ class SqliteJournal(Journal):
                     "lease_until = NULL WHERE campaign = ? AND state = 'claimed' AND owner = ?",
                     (campaign, owner),
                 ).rowcount
+                _tally(db, campaign, {"claimed": -released, "pending": released})
                 db.execute("DELETE FROM aiosms_workers WHERE owner = ?", (owner,))
             return released
 
@@ -635,14 +642,15 @@ class SqliteJournal(Journal):
                 "UPDATE aiosms_messages SET state = 'pending', attempt = NULL, owner = NULL, "
                 "lease_until = NULL, message_id = NULL, error_class = NULL, error_code = NULL, "
                 "error_text = NULL, cost = NULL, delivery = NULL, reason = NULL, "
-                "sent_at = NULL, settled_at = NULL WHERE campaign = ? AND state = ?"
+                f"sent_at = NULL, settled_at = NULL WHERE {_where_state(state)}"
             )
-            params: list[Any] = [campaign, state]
+            params: list[Any] = [campaign]
             if reason is not None:
                 query += " AND reason = ?"
                 params.append(reason)
             with _transaction(db):
                 count: int = db.execute(query, params).rowcount
+                _tally(db, campaign, {state: -count, "pending": count})
                 _event(db, campaign, "requeue", f"{count} {state} → pending")
             return count
 
@@ -654,8 +662,7 @@ class SqliteJournal(Journal):
         def count(db: sqlite3.Connection) -> dict[str, int]:
             found = dict(
                 db.execute(
-                    "SELECT state, COUNT(*) FROM aiosms_messages WHERE campaign = ? GROUP BY state",
-                    (campaign,),
+                    "SELECT state, n FROM aiosms_counts WHERE campaign = ?", (campaign,)
                 ).fetchall()
             )
             return {state: int(found.get(state, 0)) for state in ALL_STATES}
@@ -666,13 +673,13 @@ class SqliteJournal(Journal):
         def total(db: sqlite3.Connection) -> tuple[int, str | None]:
             (parts,) = db.execute(
                 "SELECT COALESCE(SUM(parts), 0) FROM aiosms_messages "
-                "WHERE campaign = ? AND state = 'accepted'",
+                "WHERE +campaign = ? AND state = 'accepted'",
                 (campaign,),
             ).fetchone()
             cost: Decimal | None = None
             # Summed as decimals: money never goes through a float.
             for (value,) in db.execute(
-                "SELECT cost FROM aiosms_messages WHERE campaign = ? AND state = 'accepted' "
+                "SELECT cost FROM aiosms_messages WHERE +campaign = ? AND state = 'accepted' "
                 "AND cost IS NOT NULL",
                 (campaign,),
             ):
@@ -685,14 +692,16 @@ class SqliteJournal(Journal):
         self, campaign: int, *, state: str | None = None, after: int = 0, limit: int = 1000
     ) -> list[Row]:
         def read(db: sqlite3.Connection) -> list[Row]:
-            query = f"SELECT {_ROW_COLUMNS} FROM aiosms_messages WHERE campaign = ? AND id > ?"
-            params: list[Any] = [campaign, after]
-            if state is not None:
-                query += " AND state = ?"
-                params.append(state)
-            query += " ORDER BY id LIMIT ?"
-            params.append(limit)
-            return [_row(r) for r in db.execute(query, params)]
+            # Every state: by id (`+campaign`), not through an index to be sorted.
+            where = "+campaign = ?" if state is None else _where_state(state)
+            return [
+                _row(r)
+                for r in db.execute(
+                    f"SELECT {_ROW_COLUMNS} FROM aiosms_messages WHERE {where} AND id > ? "
+                    "ORDER BY id LIMIT ?",
+                    (campaign, after, limit),
+                )
+            ]
 
         return await self._call(read)
 
@@ -701,7 +710,7 @@ class SqliteJournal(Journal):
     ) -> list[tuple[int, str, str | None]]:
         def read(db: sqlite3.Connection) -> list[tuple[int, str, str | None]]:
             return db.execute(
-                "SELECT id, message_id, delivery FROM aiosms_messages WHERE campaign = ? "
+                "SELECT id, message_id, delivery FROM aiosms_messages WHERE +campaign = ? "
                 "AND state = 'accepted' AND message_id IS NOT NULL AND id > ? "
                 "AND (delivery IS NULL OR delivery NOT IN (?, ?, ?)) ORDER BY id LIMIT ?",
                 (campaign, after, *_FINAL_DELIVERY, limit),
@@ -754,6 +763,41 @@ class SqliteJournal(Journal):
         return await self._call(read)
 
 
+def _prepare_schema(db: sqlite3.Connection, path: Path) -> None:
+    """Create the schema, or bring an older one up to ``SCHEMA_VERSION``."""
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    found = db.execute("SELECT value FROM aiosms_meta WHERE key = 'schema_version'").fetchone()
+    version = SCHEMA_VERSION if found is None else int(found[0])
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"the journal's schema is version {version}; this aiosms knows version {SCHEMA_VERSION}"
+        )
+    if version < 2:
+        db.execute("DROP INDEX IF EXISTS aiosms_messages_state")
+        db.execute("DELETE FROM aiosms_counts")
+        db.execute(
+            "INSERT INTO aiosms_counts (campaign, state, n) "
+            "SELECT campaign, state, COUNT(*) FROM aiosms_messages GROUP BY campaign, state"
+        )
+    for statement in _INDEXES.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    if found is None:
+        db.execute(
+            "INSERT INTO aiosms_meta (key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+    elif version < SCHEMA_VERSION:
+        db.execute(
+            "UPDATE aiosms_meta SET value = ? WHERE key = 'schema_version'",
+            (str(SCHEMA_VERSION),),
+        )
+        _event(db, None, "migrate", f"schema {version} → {SCHEMA_VERSION}")
+        logger.info("journal %s: schema %d migrated to %d", path, version, SCHEMA_VERSION)
+
+
 def _configure(connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA busy_timeout = 10000")
     mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -778,6 +822,81 @@ class _transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _where_state(state: str) -> str:
+    """``campaign = ? AND`` a row state, written so that SQLite uses the index holding it.
+
+    The state is spelled as a literal (a partial index applies only to a query that
+    provably selects within it), so it must be one of the known states.
+    """
+    if state not in ALL_STATES:
+        raise ValueError(f"unknown row state {state!r}")
+    if state in ("pending", "claimed"):
+        return f"campaign = ? AND state = '{state}'"
+    # In no index: a pass over the table, in id order.
+    return f"+campaign = ? AND state = '{state}'"
+
+
+_ACCEPT = (
+    "UPDATE aiosms_messages SET state = 'accepted', message_id = ?, "
+    "parts = COALESCE(?, parts), cost = ?, delivery = ?, settled_at = ? "
+    "WHERE id = ? AND attempt = ? AND state = "
+)
+_SETTLE = (
+    "UPDATE aiosms_messages SET state = ?, message_id = ?, "
+    "parts = COALESCE(?, parts), cost = ?, error_class = ?, error_code = ?, "
+    "error_text = ?, delivery = ?, reason = ?, settled_at = ? "
+    "WHERE id = ? AND attempt = ? AND state = "
+)
+
+
+def _settle(
+    db: sqlite3.Connection, campaign: int, update: str, state: str, values: Sequence[Any]
+) -> int:
+    """Settle rows ``sending`` (or ``unknown``: a late outcome) in ``state``; counted.
+
+    One pass per state the rows may come from, so that the counts know where they came
+    from; the second pass only if the first left some. Unknown rows are looked for first
+    when they are to become unknown again, so that no row is matched twice.
+    """
+    sources = ("unknown", "sending") if state == "unknown" else ("sending", "unknown")
+    settled = 0
+    for source in sources:
+        before = db.total_changes
+        db.executemany(f"{update}'{source}'", values)
+        moved = db.total_changes - before
+        if source != state:
+            _tally(db, campaign, {source: -moved, state: moved})
+        settled += moved
+        if settled == len(values):
+            break
+    return settled
+
+
+def _tally(db: sqlite3.Connection, campaign: int, changes: Mapping[str, int]) -> None:
+    """Add ``changes`` (rows per state, negative for rows that left it) to the counts.
+
+    Called in the transaction of every statement that moves rows between states, with
+    the rows it moved (its ``rowcount``), so the counts stay exact.
+    """
+    values = [(campaign, state, n) for state, n in changes.items() if n]
+    if values:
+        db.executemany(
+            "INSERT INTO aiosms_counts (campaign, state, n) VALUES (?, ?, ?) "
+            "ON CONFLICT (campaign, state) DO UPDATE SET n = n + excluded.n",
+            values,
+        )
+
+
+def _recount(db: sqlite3.Connection, campaign: int) -> None:
+    """Count a campaign's rows per state afresh (one pass over its rows)."""
+    db.execute("DELETE FROM aiosms_counts WHERE campaign = ?", (campaign,))
+    db.execute(
+        "INSERT INTO aiosms_counts (campaign, state, n) SELECT campaign, state, COUNT(*) "
+        "FROM aiosms_messages WHERE +campaign = ? GROUP BY state",
+        (campaign,),
+    )
 
 
 def _campaign(db: sqlite3.Connection, name: str) -> CampaignInfo | None:

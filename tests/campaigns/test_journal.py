@@ -16,6 +16,7 @@ import anyio
 import pytest
 
 from aiosms.campaigns import Journal, NewRow, Outcome, SqliteJournal
+from aiosms.campaigns._sqlite import SCHEMA_VERSION
 
 pytestmark = pytest.mark.anyio
 
@@ -265,14 +266,14 @@ async def test_the_sqlite_schema_is_versioned_and_its_tables_prefixed(tmp_path: 
     path = tmp_path / "schema.db"
     async with SqliteJournal(path) as journal:
         await campaign_with(journal, 1)
-        assert await journal.schema_version() == 1
+        assert await journal.schema_version() == SCHEMA_VERSION
     with sqlite3.connect(path) as db:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         version = db.execute("SELECT value FROM aiosms_meta WHERE key='schema_version'").fetchone()
         pragmas = db.execute("PRAGMA journal_mode").fetchone()
     assert "aiosms_messages" in tables
     assert all(t.startswith("aiosms_") for t in tables)
-    assert version == ("1",)
+    assert version == (str(SCHEMA_VERSION),)
     assert pragmas == ("wal",)
 
 

@@ -1,0 +1,111 @@
+"""SqliteJournal's schema across versions: a journal written by the previous version
+(schema 1: one ``(campaign, state)`` index, no table of counts) opens, is migrated in
+place, keeps every row and count, and its campaign runs on to the end.
+
+Real SQLite files in tmp_path, the in-process fake my-sms, asyncio and trio.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from aiosms import Message
+from aiosms.campaigns import Campaign, SqliteJournal
+from aiosms.campaigns._models import Outcome
+from aiosms.testing import FakeMySms
+
+pytestmark = pytest.mark.anyio
+
+SENDER = "MyShop"
+
+
+def messages(count: int) -> list[Message]:
+    return [Message(to=f"7911{i:07d}", text=f"Sale {i}", key=f"row-{i}") for i in range(count)]
+
+
+def as_schema_1(path: Path) -> None:
+    """Turn a journal file into what schema 1 wrote: its state index, no counts table."""
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE aiosms_counts")
+        db.execute("DROP INDEX aiosms_messages_pending")
+        db.execute("DROP INDEX aiosms_messages_claimed")
+        db.execute("CREATE INDEX aiosms_messages_state ON aiosms_messages (campaign, state)")
+        db.execute("UPDATE aiosms_meta SET value = '1' WHERE key = 'schema_version'")
+
+
+def indexes(path: Path) -> set[str]:
+    with sqlite3.connect(path) as db:
+        rows = db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'aiosms_messages' "
+            "AND name NOT LIKE 'sqlite_autoindex%'"
+        )
+        return {name for (name,) in rows}
+
+
+async def test_a_schema_1_journal_is_migrated_with_its_counts_and_runs_to_the_end(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    fake = FakeMySms(balance=Decimal(10**9))
+    async with SqliteJournal(path) as journal:
+        campaign = await Campaign.create(journal, "old", messages(30), sender=SENDER)
+        # Rows in several states, as an interrupted run of the old version leaves them:
+        # 4 accepted, 3 left sending (the worker died), 5 claimed, 18 pending.
+        claim = await journal.claim(campaign.id, "old-worker", 12, 60.0, None)
+        first = [(row.id, claim.epoch) for row in claim.rows[:7]]
+        await journal.begin_send(campaign.id, "old-worker", first, "attempt-1")
+        done = [Outcome(i, "accepted", f"id-{i}", 1, None, None, None, None, "queued")
+                for i, _ in first[:4]]  # fmt: skip
+        await journal.finish(campaign.id, "attempt-1", done)
+        before = await campaign.counts()
+    as_schema_1(path)
+    assert "aiosms_messages_state" in indexes(path)
+
+    async with SqliteJournal(path) as journal:
+        assert await journal.schema_version() == 2
+        campaign = await Campaign.open(journal, "old")
+        assert await campaign.counts() == before
+        async with fake.client() as sms:
+            summary = await campaign.run(sms, packet_size=5)
+    assert before == {"pending": 18, "claimed": 5, "sending": 3, "accepted": 4,
+                      "rejected": 0, "unknown": 0, "skipped": 0}  # fmt: skip
+    assert indexes(path) == {
+        "aiosms_messages_phone",
+        "aiosms_messages_pending",
+        "aiosms_messages_claimed",
+    }
+    # The 3 rows found sending become unknown (never resent); the other 23 go out once.
+    assert (summary.state, summary.counts["accepted"], summary.counts["unknown"]) == (
+        "done",
+        27,
+        3,
+    )
+    assert len(fake.ledger) == 23
+    assert max(Counter(entry.phone for entry in fake.ledger).values()) == 1
+    with sqlite3.connect(path) as db:
+        events = db.execute("SELECT detail FROM aiosms_events WHERE kind = 'migrate'").fetchall()
+    assert events == [("schema 1 → 2",)]
+
+
+async def test_counts_kept_by_the_journal_equal_a_count_of_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "counts.db"
+    fake = FakeMySms(balance=Decimal(15))  # ten messages at 1.5, then funds run out
+    fake.reject_number("79110000003")
+    async with SqliteJournal(path) as journal:
+        campaign = await Campaign.create(journal, "c", messages(40), sender=SENDER)
+        await journal.stoplist_add([("79110000007", "asked")])
+        async with fake.client() as sms:
+            paused = await campaign.run(sms, packet_size=4, max_concurrency=1)
+        await campaign.requeue("rejected")
+        kept = await campaign.counts()
+    with sqlite3.connect(path) as db:
+        counted = dict(db.execute("SELECT state, COUNT(*) FROM aiosms_messages GROUP BY state"))
+    assert paused.paused
+    assert {state: n for state, n in kept.items() if n} == counted
+    assert kept["accepted"] == 10
+    assert kept["skipped"] == 1
