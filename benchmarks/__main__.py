@@ -4,7 +4,8 @@ Starts the fake gateway server(s) in a separate process pinned to CPU 0, pins
 itself to CPU 1, runs the chosen scenarios and prints one Markdown table each,
 then the targets. Options: ``--quick`` (tiny counts, one repeat: a smoke run),
 ``--repeats N`` (default 3), ``--only NAME[,NAME]`` (scenarios: ceiling, fanout,
-packets, latency, callers, million, campaign, latency50, inflight), ``--campaign-rows N``
+packets, latency, callers, million, campaign, latency50, inflight; fleet, which needs
+PostgreSQL, runs only when named), ``--campaign-rows N``
 (rows of the campaign scenario, default 1,000,000).
 """
 
@@ -61,7 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = sorted(set(only) - set(SCENARIOS))
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}; choose from {SCENARIOS}")
-    args.scenarios = [name for name in SCENARIOS if not only or name in only]
+    # fleet needs PostgreSQL's server binaries (initdb, pg_ctl): run when named only.
+    args.scenarios = [n for n in SCENARIOS if n in only or (not only and n != "fleet")]
     if args.repeats is None:
         args.repeats = 1 if args.quick else 3
     if args.repeats < 1:

@@ -42,6 +42,7 @@ from benchmarks._common import (
     table,
     take,
 )
+from benchmarks._fleet import fleet
 from benchmarks._million import LAUNCHER
 from benchmarks._server import (
     MYSMS_PASSWORD,
@@ -78,6 +79,7 @@ SCENARIOS = (
     "campaign",
     "latency50",
     "inflight",
+    "fleet",
 )
 #: Rows of the ``campaign`` scenario unless ``--campaign-rows`` says otherwise.
 CAMPAIGN_ROWS = 1_000_000
@@ -1267,6 +1269,9 @@ def targets(ctx: Context) -> None:
         None if worst_trio is None else worst_trio >= 0.8,
         "req/s ratio",
     )
+    value = ctx.median("fleet/ratio")
+    met = None if value is None else value >= 2.5
+    check("fleet, 4 workers ÷ 1 worker (msgs/s)", value, "≥ 2.50", met, "msgs/s ratio")
     print("\n### targets — ratios measured in this run\n")
     print(table(["target", "measured", "goal", "status", "unit"], rows))
     for note in ctx.notes:
@@ -1283,4 +1288,5 @@ RUNNERS = {
     "campaign": campaign,
     "latency50": latency50,
     "inflight": inflight,
+    "fleet": fleet,
 }
