@@ -24,7 +24,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 from postgres_support import Cluster, running_cluster
+
+from aiosms.cli._app import cli
 
 
 @pytest.fixture(scope="module")
@@ -302,3 +305,32 @@ def test_running_out_of_funds_pauses_the_campaign_for_every_worker_process(
     assert (counts["claimed"], counts["sending"], counts["unknown"]) == (0, 0, 0)
     assert counts["accepted"] == 60
     assert counts["pending"] + counts["rejected"] == 340
+
+
+def test_until_done_on_a_sqlite_journal_sends_everything_and_reports_what_it_sent(
+    tmp_path: Path,
+) -> None:
+    journal = str(tmp_path / "campaigns.db")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("phone\n" + "".join(f"+7900000{i:04d}\n" for i in range(30)), "utf-8")
+    runner = CliRunner()
+    created = runner.invoke(
+        cli, ["--journal", journal, "campaign", "create", "local", "--csv", str(rows),
+              "--text", "hi"], catch_exceptions=False,
+    )  # fmt: skip
+    assert created.exit_code == 0, created.output
+    result = runner.invoke(
+        cli, ["--journal", journal, "--gateway", "fake", "--output", "json", "worker",
+              "--until-done", "--poll", "0.1"], catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == [{"campaign": "local", "runs": 1, "sent": 30}]
+
+
+def test_until_done_with_a_campaign_that_does_not_exist_exits_1_naming_it(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["--journal", str(tmp_path / "j.db"), "--gateway", "fake", "worker",
+              "--campaign", "nope", "--until-done"], catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "no campaign named 'nope'" in result.stderr

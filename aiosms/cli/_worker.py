@@ -88,7 +88,8 @@ def worker(
     With a PostgreSQL journal, workers on any machine (and 'aiosms campaign run') share
     each campaign; a worker that dies is taken over once its lease passes. SIGTERM or
     Ctrl-C drains (the packets on the wire settle; exit 0); a second one stops at once
-    (exit 5). With --until-done: exit 0 once every campaign is done, 5 if one is paused.
+    (exit 5). With --until-done: exit 0 once every campaign is done, 5 if one is paused,
+    1 if a --campaign does not exist.
     On stdout at exit: per campaign, what this worker sent.
     """
 
@@ -145,6 +146,8 @@ class _Worker:
         self.draining: str | None = None
         self.stopped_at_once = False
         self.paused: set[str] = set()
+        #: Campaigns named by --campaign that the journal does not have (yet).
+        self.missing: set[str] = set()
         self._wake = anyio.Event()
         self._told: set[str] = set()
 
@@ -156,6 +159,8 @@ class _Worker:
                 async with anyio.create_task_group() as runs:
                     while self.draining is None:
                         idle = await self._look(runs)
+                        if self.until_done and self.missing:
+                            break
                         if idle and self.until_done and not self.running:
                             break
                         with anyio.move_on_after(self.poll):
@@ -167,6 +172,8 @@ class _Worker:
         if self.stopped_at_once:
             click.echo("aiosms: worker stopped at once", err=True)
             return ExitCode.INTERRUPTED
+        if self.until_done and self.missing:
+            return ExitCode.NOTHING_SENT
         if self.draining is not None:
             click.echo(f"aiosms: worker drained ({self.draining})", err=True)
             return ExitCode.OK
@@ -207,9 +214,12 @@ class _Worker:
         """Start a run for each campaign with work left; True when there is none at all."""
         idle = True
         infos = {info.name: info for info in await self.journal.list_campaigns()}
-        for name in sorted(self.names - infos.keys() - self._told):
+        self.missing = self.names - infos.keys()
+        for name in sorted(self.missing - self._told):
             self._told.add(name)
-            click.echo(f"aiosms: no campaign named {name!r} yet: waiting for it", err=True)
+            # --until-done has nothing to wait for: a typo should not hang a batch job.
+            waiting = "" if self.until_done else ": waiting for it"
+            click.echo(f"aiosms: no campaign named {name!r}{waiting}", err=True)
         self.paused.clear()
         for info in infos.values():
             if self.names and info.name not in self.names:
@@ -228,7 +238,7 @@ class _Worker:
             idle = False
             self.running[info.name] = Campaign(self.journal, info)
             runs.start_soon(self._run, info)
-        if self.names - infos.keys():
+        if self.missing:
             idle = False
         return idle
 
