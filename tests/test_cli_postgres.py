@@ -126,7 +126,16 @@ def test_every_campaign_subcommand_works_on_a_postgresql_journal(
     assert [s["phone"] for s in stop] == ["79000000009"]
     report = json.loads(invoke(*base, "campaign", "report", "spring").stdout)
     assert report["accepted"] == 3
-    assert journal_rows(conninfo) == {"accepted": 3, "skipped": 1}
+    tracked = invoke(*base, "campaign", "track", "spring", "--deadline", "0")
+    assert tracked.exit_code == 0, tracked.output
+    requeued = json.loads(
+        invoke(*base, "campaign", "requeue", "spring", "--state", "skipped").stdout
+    )
+    assert requeued["requeued"] == 1
+    assert journal_rows(conninfo) == {"accepted": 3, "pending": 1}
+    purged = json.loads(invoke(*base, "campaign", "purge", "--older-than", "0").stdout)
+    assert purged == [{"purged": "spring"}]
+    assert journal_rows(conninfo) == {}
 
 
 def test_a_service_name_from_a_service_file_reaches_the_database(
