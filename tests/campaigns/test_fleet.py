@@ -74,7 +74,8 @@ def count(conninfo: str, sql: str, *params: object) -> int:
     return int(query(conninfo, sql, *params)[0][0])
 
 
-@pytest.mark.timeout(240)
+# Some 40-70 s on a shared 2-CPU machine; the bounds leave room for a busy one.
+@pytest.mark.timeout(360)
 def test_a_fleet_survives_a_killed_and_a_stopped_worker_sending_each_row_at_most_once(
     pg_conninfo: str, tmp_path: Path
 ) -> None:
@@ -126,15 +127,17 @@ def test_a_fleet_survives_a_killed_and_a_stopped_worker_sending_each_row_at_most
         wait_for(
             lambda: count(pg_conninfo, "SELECT COUNT(*) FROM aiosms_messages "
                           "WHERE state = 'accepted'") >= ROWS // 5,
-            timeout=60, what="the campaign to get going",
+            timeout=120, what="the campaign to get going",
         )  # fmt: skip
         os.kill(killed.pid, signal.SIGKILL)
         killed.wait(timeout=10)
         os.kill(stopped.pid, signal.SIGSTOP)
-        # Once the killed worker is gone, its `sending` rows change only through the reaper.
+        # Once the killed worker is gone, its `sending` rows change only through the reaper
+        # (which may already have come, on a busy machine).
         killed_sending = count(
             pg_conninfo,
-            "SELECT COUNT(*) FROM aiosms_messages WHERE state = 'sending' AND owner = %s",
+            "SELECT COUNT(*) FROM aiosms_messages WHERE owner = %s AND (state = 'sending' "
+            "OR (state = 'unknown' AND reason = 'worker lost'))",
             owners[killed.pid],
         )
         time.sleep(3 * LEASE)  # past the stopped worker's lease: the others reap it
@@ -146,7 +149,7 @@ def test_a_fleet_survives_a_killed_and_a_stopped_worker_sending_each_row_at_most
 
         tallies = {}
         for process in (stopped, *steady):
-            out, err = process.communicate(timeout=150)
+            out, err = process.communicate(timeout=200)
             assert process.returncode == 0, err
             tallies[process.pid] = json.loads(out)
         gateway.send_signal(signal.SIGTERM)
