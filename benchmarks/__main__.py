@@ -4,7 +4,8 @@ Starts the fake gateway server(s) in a separate process pinned to CPU 0, pins
 itself to CPU 1, runs the chosen scenarios and prints one Markdown table each,
 then the targets. Options: ``--quick`` (tiny counts, one repeat: a smoke run),
 ``--repeats N`` (default 3), ``--only NAME[,NAME]`` (scenarios: ceiling, fanout,
-packets, p50, callers, million, campaign, latency50, latency), ``--campaign-rows N``
+packets, p50, callers, million, campaign, latency50, latency; fleet, which needs
+PostgreSQL, runs only when named), ``--campaign-rows N``
 (rows of the campaign scenario, default 1,000,000).
 """
 
@@ -59,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = sorted(set(only) - set(names))
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}; choose from {tuple(names)}")
-    args.scenarios = [s for s in scenarios if not only or s.name in only]
+    args.scenarios = [s for s in scenarios if s.name in only or (not only and not s.named_only)]
     if args.repeats is None:
         args.repeats = 1 if args.quick else 3
     if args.repeats < 1:

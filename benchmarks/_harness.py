@@ -73,7 +73,8 @@ class Scenario:
 
     ``latencies``: the reply latencies (seconds) of the extra fake gateways it needs
     beside the one that answers at once. ``targets``: what the report checks, as data.
-    ``aliases``: older names ``--only`` still accepts.
+    ``aliases``: older names ``--only`` still accepts. ``named_only``: run only when
+    ``--only`` names it (it needs more than this machine's Python, e.g. PostgreSQL).
     """
 
     name: str
@@ -81,6 +82,7 @@ class Scenario:
     targets: tuple[Target, ...] = ()
     latencies: tuple[float, ...] = ()
     aliases: tuple[str, ...] = ()
+    named_only: bool = False
 
 
 def progress(text: str) -> None:

@@ -67,7 +67,11 @@ def test_inflight_is_still_accepted_as_the_sweeps_former_name() -> None:
     assert _chosen("--only", "inflight,p50") == ["p50", "latency"]
 
 
-def test_every_scenario_runs_when_none_is_chosen() -> None:
+def test_fleet_runs_only_when_named_because_it_needs_postgresql() -> None:
+    assert _chosen("--only", "fleet,p50") == ["p50", "fleet"]
+
+
+def test_every_scenario_but_fleet_runs_when_none_is_chosen() -> None:
     assert _chosen() == [
         "ceiling",
         "fanout",
@@ -107,8 +111,8 @@ def test_targets_of_scenarios_not_run_say_so_and_no_slow_gateway_starts() -> Non
     assert done.returncode == 0, done.stderr[-3000:]
     targets = done.stdout.split("### targets —", 1)[1]
     lines = [line for line in targets.splitlines() if line.startswith("| ") and "---" not in line]
-    # The header, then the fanout, packets, p50, million, campaign, latency50 and latency
-    # targets: none of them ran.
-    assert len(lines) == 1 + 22
+    # The header, then the fanout, packets, p50, million, campaign, latency50, latency and
+    # fleet targets: none of them ran.
+    assert len(lines) == 1 + 23
     assert all("| not run " in line for line in lines[1:])
     assert "server (latency 50 ms)" not in done.stdout

@@ -161,15 +161,6 @@ def test_create_needs_exactly_one_of_text_and_template(journal: Path, customers:
     assert "exactly one of --text and --template" in both.stderr
 
 
-def test_a_postgresql_journal_is_refused_with_a_clear_message(customers: Path) -> None:
-    result = invoke(
-        "--journal", "postgresql://db/sms", "campaign", "create", "x", "--csv", str(customers),
-        "--text", "hi",
-    )  # fmt: skip
-    assert result.exit_code == 2
-    assert "PostgreSQL journals are not supported" in result.stderr
-
-
 def test_a_missing_campaign_exits_1_naming_it(journal: Path) -> None:
     result = invoke("--journal", str(journal), "campaign", "status", "nope")
     assert result.exit_code == 1

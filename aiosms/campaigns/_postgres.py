@@ -49,6 +49,11 @@ __all__ = ["SCHEMA_VERSION", "PostgresJournal"]
 logger = logging.getLogger("aiosms.campaigns")
 
 SCHEMA_VERSION = 1
+#: Seconds a session may stall inside one of the journal's transactions before the
+#: server ends it (at most; a run's heartbeats lower it to half its lease).
+DEFAULT_STALL = 5.0
+#: Runs of one journal call: a transaction the server rolled back runs again.
+_ATTEMPTS = 3
 #: Key of the transaction-level advisory lock held while the schema is created or
 #: upgraded ("aiosms" in ASCII), so concurrent first users do not race.
 _SCHEMA_LOCK = 0x6169_6F73_6D73
@@ -191,6 +196,8 @@ class PostgresJournal(Journal):
         self.connect_timeout = connect_timeout
         self._connection: psycopg.Connection[Any] | None = None
         self._lock = threading.Lock()
+        #: Milliseconds a session may stall inside a transaction (see ``_stall_limit``).
+        self._stall_ms = _stall_limit(DEFAULT_STALL)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -208,13 +215,53 @@ class PostgresJournal(Journal):
 
     def _run(self, function: Callable[[psycopg.Cursor[Any]], _T]) -> _T:
         with self._lock:
-            if self._closed:
-                raise RuntimeError("the journal is closed")
-            connection = self._connection
-            if connection is None or connection.closed:
-                connection = self._open()
-            with connection.transaction(), connection.cursor() as cursor:
-                return function(cursor)
+            for attempt in range(_ATTEMPTS):
+                last = attempt == _ATTEMPTS - 1
+                if self._closed:
+                    raise RuntimeError("the journal is closed")
+                connection = self._connection
+                if connection is None or connection.closed:
+                    connection = self._open()
+                xid: int | None = None
+                committing = False
+                try:
+                    with connection.transaction(), connection.cursor() as cursor:
+                        # The transaction's id, to ask the server after a lost COMMIT.
+                        xid = int(_one(cursor.execute("SELECT txid_current()"))[0])
+                        result = function(cursor)
+                        committing = True
+                    return result
+                except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                    # The server rolled it back (two workers' claims and reaping crossed):
+                    # nothing of it happened, so it runs again.
+                    if last:
+                        raise
+                except (
+                    psycopg.OperationalError,
+                    psycopg.errors.IdleInTransactionSessionTimeout,
+                ):
+                    # The session ended inside the transaction: the process stalled
+                    # there (stopped, swapped out) past the server's limit, or the
+                    # server went away. Whether it committed is the server's to say;
+                    # if not, it runs again on a new connection, and its fences (owner,
+                    # epoch, lease) decide again what it may still do.
+                    if last or not connection.closed:
+                        raise
+                    self._connection = None
+                    if committing and xid is not None:
+                        status = self._status(xid)
+                        if status == "committed":
+                            return result
+                        if status != "aborted":
+                            raise
+                    logger.warning("the journal's session ended inside a transaction: reconnecting")
+            raise AssertionError("unreachable")
+
+    def _status(self, xid: int) -> str | None:
+        """``txid_status`` of ``xid`` on a new connection (its COMMIT's answer was lost)."""
+        connection = self._open()
+        found = connection.execute("SELECT txid_status(%s)", (xid,)).fetchone()
+        return None if found is None else found[0]
 
     def _open(self) -> psycopg.Connection[Any]:
         try:
@@ -234,6 +281,10 @@ class PostgresJournal(Journal):
             # Every commit waits for the WAL flush, whatever the server's default:
             # the `sending` commit is the promise that makes a crash safe.
             connection.execute("SET synchronous_commit = on")
+            # A process stalled inside a transaction (SIGSTOP, a frozen VM) would hold
+            # its locks (the campaign's row, its heartbeat) and stall every worker of
+            # the fleet: the server ends such a session after a while instead.
+            connection.execute(f"SET idle_in_transaction_session_timeout = {self._stall_ms}")
             with connection.transaction(), connection.cursor() as cursor:
                 ensure_schema(cursor)
         except BaseException:
@@ -563,7 +614,14 @@ class PostgresJournal(Journal):
     async def heartbeat(self, campaign: int, owner: str, lease: float) -> CampaignInfo:
         host, pid = socket.gethostname(), os.getpid()
 
+        stall = _stall_limit(lease / 2)
+
         def beat(db: psycopg.Cursor[Any]) -> CampaignInfo:
+            if stall != self._stall_ms:
+                # Well within the lease, so a stalled worker's locks go before its
+                # lease ends and the others can reap it (kept for the session).
+                db.execute(f"SET idle_in_transaction_session_timeout = {stall}")
+                self._stall_ms = stall
             db.execute(
                 "INSERT INTO aiosms_workers (owner, campaign, host, pid, lease) "
                 "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (owner) DO UPDATE "
@@ -708,6 +766,15 @@ class PostgresJournal(Journal):
         return await self._call(read)
 
 
+def _stall_limit(seconds: float) -> int:
+    """``idle_in_transaction_session_timeout`` in ms: ``seconds``, at most DEFAULT_STALL.
+
+    The journal's transactions never wait on anything but the database between their
+    statements (milliseconds), so a session idle in one this long is a stalled process.
+    """
+    return max(200, int(min(seconds, DEFAULT_STALL) * 1000))
+
+
 def ensure_schema(db: psycopg.Cursor[Any]) -> None:
     """Create or upgrade the ``aiosms_*`` tables, inside the cursor's transaction.
 
@@ -757,8 +824,11 @@ def _reap(db: psycopg.Cursor[Any], campaign: int, *, orphans: bool) -> tuple[int
     (at start-up), also when it has no heartbeat at all (it ended without releasing,
     or was never a beating worker). Returns (lost, released).
     """
+    # A worker whose row is locked is beating right now: alive, skipped (waiting for
+    # it could deadlock with its heartbeat).
     db.execute(
-        f"DELETE FROM aiosms_workers AS w WHERE w.campaign = %s AND NOT ({_ALIVE}) RETURNING owner",
+        "DELETE FROM aiosms_workers WHERE owner IN (SELECT owner FROM aiosms_workers AS w "
+        f"WHERE w.campaign = %s AND NOT ({_ALIVE}) FOR UPDATE SKIP LOCKED) RETURNING owner",
         (campaign,),
     )
     gone = [r[0] for r in db]

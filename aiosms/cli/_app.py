@@ -21,6 +21,7 @@ from aiosms.cli._fake import fake
 from aiosms.cli._output import setup_logging
 from aiosms.cli._settings import Settings, default_journal
 from aiosms.cli._stoplist import stoplist
+from aiosms.cli._worker import worker
 
 __all__ = ["cli"]
 
@@ -127,6 +128,8 @@ def cli(
     )
 
 
-for _command in (send, status, balance, profile, segments, credentials, campaign, stoplist, fake):
+for _command in (
+    send, status, balance, profile, segments, credentials, campaign, stoplist, worker, fake,
+):  # fmt: skip
     cli.add_command(_command)
 del _command

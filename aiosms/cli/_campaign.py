@@ -32,12 +32,20 @@ from rich.progress import (
 
 from aiosms._errors import SmsError
 from aiosms._models import mask_phone
-from aiosms.campaigns import Campaign, CampaignInfo, ImportResult, Row, SqliteJournal, Summary
+from aiosms.campaigns import (
+    Campaign,
+    CampaignInfo,
+    ImportResult,
+    Journal,
+    Row,
+    SqliteJournal,
+    Summary,
+)
 from aiosms.cli._client import open_client
 from aiosms.cli._commands import _price
 from aiosms.cli._credentials import ConfigError
 from aiosms.cli._exit import ExitCode
-from aiosms.cli._journal import open_journal, read_csv
+from aiosms.cli._journal import journal_label, open_journal, read_csv, redact
 from aiosms.cli._output import emit, stderr_console
 from aiosms.cli._run import fail, run
 from aiosms.cli._settings import Settings, pass_settings
@@ -61,13 +69,52 @@ async def _opened(settings: Settings, name: str) -> AsyncIterator[Campaign]:
 
 
 @asynccontextmanager
-async def _journal(settings: Settings) -> AsyncIterator[SqliteJournal]:
+async def _journal(settings: Settings) -> AsyncIterator[Journal]:
+    """The journal of ``--journal``, closed on exit; a database failure exits 1, named
+    without its password (nothing more is claimed; rows on the wire settle next time)."""
     journal = open_journal(settings)
     try:
         yield journal
+    except Exception as error:
+        failure = _database_failure(error)
+        if failure is None:
+            raise
+        text = redact(
+            str(failure)
+            if isinstance(failure, ConnectionError)
+            else f"{type(failure).__name__}: {failure}",
+            settings,
+        )
+        click.echo(f"aiosms: the journal {journal_label(settings)} failed: {text}", err=True)
+        raise SystemExit(int(ExitCode.NOTHING_SENT)) from None
     finally:
         with anyio.CancelScope(shield=True):
             await journal.aclose()
+
+
+def _database_failure(error: BaseException) -> BaseException | None:
+    """The journal's own failure in ``error`` (a group's included), if that is what it is."""
+    inner_errors = getattr(error, "exceptions", None)  # an exception group (3.11+, or anyio's)
+    if isinstance(inner_errors, tuple):
+        for inner in inner_errors:
+            found = _database_failure(inner)
+            if found is not None:
+                return found
+        return None
+    # ConnectionError: PostgresJournal could not connect; psycopg's own errors otherwise.
+    if isinstance(error, ConnectionError) or type(error).__module__.startswith("psycopg"):
+        return error
+    return None
+
+
+async def _schema_version(journal: Journal) -> int:
+    """The schema version the journal records (creating or upgrading its schema first)."""
+    if isinstance(journal, SqliteJournal):
+        return await journal.schema_version()
+    from aiosms.campaigns._postgres import PostgresJournal
+
+    assert isinstance(journal, PostgresJournal)
+    return await journal.schema_version()
 
 
 def _must_exist(settings: Settings, name: str) -> Mapping[str, Any]:
@@ -79,7 +126,7 @@ def _must_exist(settings: Settings, name: str) -> Mapping[str, Any]:
 
     info = anyio.run(look, backend=settings.backend)
     if info is None:
-        fail(f"no campaign named {name!r} in {settings.journal}", ExitCode.NOTHING_SENT)
+        fail(f"no campaign named {name!r} in {journal_label(settings)}", ExitCode.NOTHING_SENT)
     return info.settings
 
 
@@ -121,6 +168,31 @@ def _exit_for(summary: Summary) -> ExitCode:
 @click.group()
 def campaign() -> None:
     """Durable campaigns: each message sent at most once, every state in the journal."""
+
+
+# -- init -----------------------------------------------------------------------------
+
+
+@campaign.command("init")
+@pass_settings
+def init(settings: Settings) -> None:
+    """Create the journal of --journal, or upgrade its schema; print the schema version.
+
+    Optional: the first command that uses a journal creates it too. On PostgreSQL the
+    tables (aiosms_*) may live in the application's own database.
+    """
+
+    async def body() -> None:
+        async with _journal(settings) as journal:
+            version = await _schema_version(journal)
+        emit(
+            [{"journal": journal_label(settings), "schema_version": version}],
+            settings,
+            single=True,
+        )
+        click.echo(f"journal ready, schema version {version}", err=True)
+
+    run(settings, body)
 
 
 # -- create ---------------------------------------------------------------------------
@@ -470,7 +542,7 @@ def list_campaigns(settings: Settings) -> None:
         if rows or settings.output != "table":
             emit(rows, settings)
         else:
-            click.echo(f"no campaigns in {settings.journal}", err=True)
+            click.echo(f"no campaigns in {journal_label(settings)}", err=True)
 
     run(settings, body)
 

@@ -1,15 +1,21 @@
 """Opening the journal named by ``--journal``, and reading the CSV files campaigns start from.
 
-Only SQLite files are journals here; a ``postgresql://`` address is refused with a usage
-error until a PostgreSQL backend ships. CSV rows become messages through a template whose
-fields are plain column names, checked before any row is read: no attribute or index
-access, no conversions or format specs, nothing that runs code.
+``--journal`` is a SQLite file path, or a PostgreSQL connection string as libpq takes
+it: a ``postgresql://`` (or ``postgres://``) URI, or ``key=value`` pairs such as
+``service=sms`` or ``host=/run/postgresql dbname=shop``. A password written into it
+works, is warned about on stderr, and is never shown: every message names the
+journal by :func:`journal_label`, with ``password=***``. CSV rows become messages
+through a template whose fields are plain column names, checked before any row is
+read: no attribute or index access, no conversions or format specs, nothing that
+runs code.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 import string
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,23 +24,100 @@ import click
 
 from aiosms._errors import ValidationError
 from aiosms._models import Message
-from aiosms.campaigns import SqliteJournal
+from aiosms.campaigns import Journal, SqliteJournal
+from aiosms.cli._exit import ExitCode
 from aiosms.cli._settings import Settings
 
-__all__ = ["CsvRows", "open_journal", "read_csv", "template_fields"]
+__all__ = [
+    "CsvRows",
+    "is_postgres",
+    "journal_label",
+    "open_journal",
+    "read_csv",
+    "redact",
+    "template_fields",
+]
+
+# libpq's key=value form starts with a keyword and "=" (a file path rarely does; write
+# ./a=b.db for a SQLite file whose name starts like that).
+_CONNINFO = re.compile(r"^\s*[A-Za-z_]+\s*=")
+#: Journals already warned about in this process (by their masked form).
+_warned: set[str] = set()
 
 
-def open_journal(settings: Settings) -> SqliteJournal:
-    """The journal of ``--journal`` (its directory is created, private, if missing)."""
+def is_postgres(target: str) -> bool:
+    """Whether ``--journal`` names a PostgreSQL database rather than a SQLite file."""
+    return target.startswith(("postgresql://", "postgres://")) or bool(_CONNINFO.match(target))
+
+
+def journal_label(settings: Settings) -> str:
+    """``--journal`` as messages may show it: a PostgreSQL password replaced by ``***``."""
     target = settings.journal
-    if target.startswith(("postgresql://", "postgres://")):
-        raise click.UsageError(
-            "PostgreSQL journals are not supported by this version of the command yet: "
-            "give --journal a SQLite file path"
-        )
+    if not is_postgres(target):
+        return target
+    try:
+        from aiosms.campaigns._postgres import masked_conninfo
+    except ImportError:
+        return "a PostgreSQL database"
+    try:
+        return masked_conninfo(target)
+    except ValidationError:
+        return "a PostgreSQL database (malformed connection string)"
+
+
+def redact(text: str, settings: Settings) -> str:
+    """``text`` with the password of a PostgreSQL ``--journal``, if any, replaced by ``***``."""
+    if not is_postgres(settings.journal):
+        return text
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        return text
+    try:
+        password = conninfo_to_dict(settings.journal).get("password")
+    except Exception:
+        return text
+    return text.replace(str(password), "***") if password else text
+
+
+def open_journal(settings: Settings) -> Journal:
+    """The journal of ``--journal``: a SQLite file (its directory is created, private, if
+    missing) or a PostgreSQL database (nothing connects before the first call)."""
+    target = settings.journal
+    if is_postgres(target):
+        return _open_postgres(settings)
     path = Path(target).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     return SqliteJournal(path)
+
+
+def _open_postgres(settings: Settings) -> Journal:
+    try:
+        from aiosms.campaigns._postgres import PostgresJournal
+    except ImportError:
+        click.echo(
+            "aiosms: a PostgreSQL journal needs psycopg: pip install 'aiosms[postgres]'", err=True
+        )
+        raise SystemExit(int(ExitCode.NOTHING_SENT)) from None
+    label = journal_label(settings)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            journal = PostgresJournal(settings.journal)
+        except ValidationError:
+            raise click.UsageError(
+                "--journal is neither a SQLite file path nor a valid PostgreSQL connection "
+                "string (postgresql://…, or libpq key=value pairs)"
+            ) from None
+    if any("password" in str(w.message) for w in caught) and label not in _warned:
+        _warned.add(label)
+        click.echo(
+            "aiosms: warning: --journal holds a password: it ends up in shell histories and "
+            "process lists; prefer ~/.pgpass (PGPASSFILE), a service file (service=NAME) "
+            "or PGPASSWORD",
+            err=True,
+        )
+    return journal
 
 
 def template_fields(template: str, header: list[str]) -> list[str]:

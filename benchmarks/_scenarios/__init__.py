@@ -21,6 +21,7 @@ MODULES = (
     "campaign",
     "latency50",
     "latency",
+    "fleet",
 )
 
 

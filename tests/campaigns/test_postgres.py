@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import warnings
 from collections import Counter
 from decimal import Decimal
@@ -117,6 +118,41 @@ async def test_a_pause_stops_claims_and_fences_rows_already_claimed(pg: Postgres
     assert (refused, nothing.rows) == (set(), [])
     assert await pg.release(campaign, "w") == 2
     assert (await pg.counts(campaign))["pending"] == 4
+
+
+async def test_a_worker_stalled_inside_a_transaction_does_not_stall_the_others(
+    pg_conninfo: str,
+) -> None:
+    async with PostgresJournal(pg_conninfo) as stalled, PostgresJournal(pg_conninfo) as other:
+        campaign = await campaign_with(stalled, 20)
+        # A lease of 1 s: a session idle inside a transaction for half of it is ended.
+        await stalled.heartbeat(campaign, "stalled", 1.0)
+        attempts = []
+
+        def hold_the_campaign_row(db: psycopg.Cursor[object]) -> int:
+            db.execute("SELECT epoch FROM aiosms_campaigns WHERE id = %s FOR UPDATE", (campaign,))
+            attempts.append(len(attempts))
+            if len(attempts) == 1:
+                time.sleep(2.0)  # stopped with the lock held (SIGSTOP, a frozen VM)
+            db.execute("SELECT 1")
+            return len(attempts)
+
+        taken: list[float] = []
+
+        async def claim_beside() -> None:
+            await anyio.sleep(0.3)
+            began = anyio.current_time()
+            claim = await other.claim(campaign, "other", 5, LEASE, None)
+            taken.append(anyio.current_time() - began)
+            assert len(claim.rows) == 5
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(claim_beside)
+            result = await stalled._call(hold_the_campaign_row)
+    # The other worker waited for the session to be ended, not for the stall to end.
+    assert taken[0] < 1.5
+    # The stalled transaction was rolled back by the server and ran again, whole.
+    assert result == 2
 
 
 async def test_live_workers_counts_only_fresh_heartbeats(pg: PostgresJournal) -> None:
