@@ -33,8 +33,8 @@ from anyio.abc import TaskGroup
 
 from aiosms import _validation as v
 from aiosms._batching._accumulator import Accumulator
-from aiosms._batching._feeder import feed
-from aiosms._batching._packet import Collector, Outlet, Packet, Waiter
+from aiosms._batching._feeder import Feeders
+from aiosms._batching._packet import Outlet, Packet, Waiter
 from aiosms._batching._primitives import Window
 from aiosms._batching._sender import Sender
 from aiosms._batching._track import track
@@ -61,10 +61,20 @@ class _State(enum.Enum):
     CLOSED = "closed"
 
 
-def _is_coroutine_function(function: object) -> bool:
-    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
-        getattr(function, "__call__", None)  # noqa: B004
-    )
+_MAKE_RULE = "a plain function from a row to an aiosms.Message"
+
+
+def _check_plain(function: object, field: str, rule: str) -> None:
+    """Refuse a coroutine function where a plain function is called and never awaited."""
+    if function is not None and (
+        inspect.iscoroutinefunction(function)
+        or inspect.iscoroutinefunction(getattr(function, "__call__", None))  # noqa: B004
+    ):
+        raise ValidationError(field, f"must be {rule}")
+
+
+def _positive_rate(rate: object, field: str) -> float:
+    return v.positive_number(rate, field, " of messages per second")
 
 
 def _limits(
@@ -135,12 +145,10 @@ class Batcher:
         max_pending = v.positive_int(max_pending, "max_pending")
         max_concurrency = v.optional(v.positive_int, max_concurrency, "max_concurrency")
         linger = v.non_negative_number(linger, "linger")
-        if rate is not None:
-            rate = v.positive_number(rate, "rate", " of messages per second")
-        if on_receipt is not None and _is_coroutine_function(on_receipt):
-            raise ValidationError(
-                "on_receipt", "must be a plain function: it is called at once, never awaited"
-            )
+        rate = v.optional(_positive_rate, rate, "rate")
+        _check_plain(
+            on_receipt, "on_receipt", "a plain function: it is called at once, never awaited"
+        )
         self.client = client
         self.max_batch_size, self.max_concurrency = _limits(client, max_batch_size, max_concurrency)
         self.linger = float(linger)
@@ -164,7 +172,7 @@ class Batcher:
         )
         self._state = _State.UNOPENED
         self._tg: TaskGroup | None = None
-        self._feeders: set[anyio.CancelScope] = set()
+        self._feeders = Feeders(self._accumulator, self._outlet)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -195,8 +203,7 @@ class Batcher:
         assert self._tg is not None
         self._state = _State.CLOSING
         self._accumulator.close()
-        for scope in list(self._feeders):
-            scope.cancel()
+        self._feeders.cancel_all()
         cancelled = exc_type is not None and issubclass(exc_type, anyio.get_cancelled_exc_class())
         if cancelled:
             self._tg.cancel_scope.cancel()
@@ -296,16 +303,12 @@ class Batcher:
         source; raise ``ValidationError(field, rule, key=...)`` yourself for a row you
         refuse before building its Message.
         """
-        if make is not None and (not callable(make) or _is_coroutine_function(make)):
-            raise ValidationError(
-                "make", "must be a plain function from a row to an aiosms.Message"
-            )
+        if make is not None and not callable(make):
+            raise ValidationError("make", f"must be {_MAKE_RULE}")
+        _check_plain(make, "make", _MAKE_RULE)
         self._check_open()
         assert self._tg is not None
-        collector = Collector(self.max_pending)
-        scope = anyio.CancelScope()
-        self._feeders.add(scope)
-        self._tg.start_soon(feed, self._accumulator, self._outlet, messages, collector, scope, make)
+        collector, scope = self._feeders.start(self._tg, messages, make, self.max_pending)
         try:
             while True:
                 if collector.receipts:
@@ -320,9 +323,7 @@ class Batcher:
                     await collector.ready.wait()
                     collector.ready = anyio.Event()
         finally:
-            scope.cancel()
-            self._feeders.discard(scope)
-            self._accumulator.withdraw(collector)
+            self._feeders.leave(collector, scope)
 
     # -- tracking ----------------------------------------------------------------------
 

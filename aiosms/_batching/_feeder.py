@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+from anyio.abc import TaskGroup
 
 from aiosms._batching._accumulator import Accumulator
 from aiosms._batching._packet import Collector, Outlet
@@ -21,10 +22,46 @@ from aiosms._errors import ClosedError, ValidationError
 from aiosms._models import Message, unsendable_from
 from aiosms._providers._common import failed
 
-__all__ = ["feed"]
+__all__ = ["Feeders"]
 
 # Messages a feeder takes from a sync source between two yields to the event loop.
 _FEED_STRIDE = 256
+
+
+class Feeders:
+    """The ``send_all`` sources being read, each in a task of the Batcher's own group."""
+
+    __slots__ = ("_accumulator", "_outlet", "_scopes")
+
+    def __init__(self, accumulator: Accumulator, outlet: Outlet) -> None:
+        self._accumulator = accumulator
+        self._outlet = outlet
+        self._scopes: set[anyio.CancelScope] = set()
+
+    def start(
+        self,
+        tg: TaskGroup,
+        messages: Iterable[Any] | AsyncIterable[Any],
+        make: Callable[[Any], Message] | None,
+        max_pending: int,
+    ) -> tuple[Collector, anyio.CancelScope]:
+        """Start reading a source; its receipts gather in the returned collector."""
+        collector = Collector(max_pending)
+        scope = anyio.CancelScope()
+        self._scopes.add(scope)
+        tg.start_soon(_feed, self._accumulator, self._outlet, messages, collector, scope, make)
+        return collector, scope
+
+    def leave(self, collector: Collector, scope: anyio.CancelScope) -> None:
+        """The consumer left: stop reading, withdraw what has not gone."""
+        scope.cancel()
+        self._scopes.discard(scope)
+        self._accumulator.withdraw(collector)
+
+    def cancel_all(self) -> None:
+        """Stop reading every source (the Batcher is closing)."""
+        for scope in list(self._scopes):
+            scope.cancel()
 
 
 class _Refused:
@@ -44,7 +81,7 @@ def _make(make: Callable[[Any], Message], row: Any) -> Message | _Refused:
         return _Refused(invalid.with_traceback(None))
 
 
-async def feed(
+async def _feed(
     accumulator: Accumulator,
     outlet: Outlet,
     messages: Iterable[Any] | AsyncIterable[Any],
