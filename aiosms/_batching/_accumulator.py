@@ -86,10 +86,10 @@ class Accumulator:
 
     # -- intake ------------------------------------------------------------------------
 
-    async def put(self, message: Message, wire: Any, waiter: Waiter) -> Packet:
-        """Take a ``send()`` caller's message in, waiting for a place; return its packet."""
-        await self.pending.take()
+    def put(self, message: Message, wire: Any, waiter: Waiter) -> Packet:
+        """Take a ``send()`` caller's message in (its place already taken); return its packet."""
         if not self.accepting:
+            # Woken in the same instant the Batcher began to close: too late to send.
             self.pending.give()
             raise ClosedError("the Batcher is closing: nothing was sent")
         return self.add(message, wire, waiter)

@@ -256,7 +256,8 @@ class Batcher:
         if accumulator.stopped is not None:
             raise not_sent(accumulator.stopped)
         waiter = Waiter()
-        packet = await accumulator.put(message, wire, waiter)
+        await accumulator.pending.take()
+        packet = accumulator.put(message, wire, waiter)
         try:
             await packet.wait()
         except BaseException:
