@@ -121,7 +121,8 @@ class Sender:
 
     async def send(self, packet: Packet) -> None:
         """Send one sealed packet and end it with its receipts."""
-        await self._take_tokens(packet)
+        if self._bucket is not None and packet.messages:
+            await self._take_tokens(packet, self._bucket)
         # Checked after the wait for tokens: the packet has not left yet.
         self._accumulator.drop_withdrawn(packet)
         if not packet.messages:
@@ -131,7 +132,10 @@ class Sender:
         if stopped is not None:
             packet.fail(not_sent(stopped))
             return
-        plan = await self._plan(packet)
+        if self._before_send is None:
+            plan: _Plan | None = _Plan(packet, packet.messages, packet.wires, {})
+        else:
+            plan = await self._plan(packet)
         if plan is None:
             return
         if not plan.messages:
@@ -148,14 +152,13 @@ class Sender:
                     )
                     self._accumulator.stop(refusal)
                     break
-        await self._tell_after_send(packet, plan, receipts)
+        if self._after_send is not None:
+            await self._tell_after_send(packet, plan, receipts, self._after_send)
         packet.done(plan.merged(receipts))
 
-    async def _take_tokens(self, packet: Packet) -> None:
-        if self._bucket is None or not packet.messages:
-            return
+    async def _take_tokens(self, packet: Packet, bucket: TokenBucket) -> None:
         try:
-            await self._bucket.take(len(packet))
+            await bucket.take(len(packet))
         except anyio.get_cancelled_exc_class():
             # Cancelled before the packet left: certainly not sent.
             self._accumulator.drop_withdrawn(packet)
@@ -165,8 +168,6 @@ class Sender:
     async def _plan(self, packet: Packet) -> _Plan | None:
         """What of the packet may go; None (and the packet failed) if ``before_send`` failed."""
         messages, wires = packet.messages, packet.wires
-        if self._before_send is None:
-            return _Plan(packet, messages, wires, {})
         allowed = await self._ask_before_send(packet)
         if allowed is None:
             return None
@@ -234,11 +235,11 @@ class Sender:
             )
             return fail_each(messages, unknown)
 
-    async def _tell_after_send(self, packet: Packet, plan: _Plan, receipts: list[Receipt]) -> None:
-        if self._after_send is None:
-            return
+    async def _tell_after_send(
+        self, packet: Packet, plan: _Plan, receipts: list[Receipt], after_send: AfterSend
+    ) -> None:
         try:
-            await self._after_send(receipts)
+            await after_send(receipts)
         except anyio.get_cancelled_exc_class():
             packet.done(plan.merged(receipts))
             raise
