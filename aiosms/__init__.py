@@ -8,7 +8,7 @@
 import contextlib
 
 from aiosms._aiohttp import AiohttpTransport
-from aiosms._batcher import Batcher
+from aiosms._batching import Batcher
 from aiosms._errors import (
     AccountError,
     AuthenticationError,

@@ -11,14 +11,14 @@ import anyio
 import pytest
 
 import aiosms
-from aiosms._batcher import _Window
+from aiosms._batching._primitives import Window
 from aiosms.testing import FakeMySms
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_a_free_place_is_taken_without_waiting() -> None:
-    window = _Window(2)
+    window = Window(2)
     assert window.try_take()
     await window.take()
     assert window.held == 2
@@ -28,7 +28,7 @@ async def test_a_free_place_is_taken_without_waiting() -> None:
 
 
 async def test_freed_places_go_to_the_longest_waiters_in_order() -> None:
-    window = _Window(1)
+    window = Window(1)
     await window.take()
     served: list[int] = []
 
@@ -55,7 +55,7 @@ class TwoWaiters:
     """A full window of one place, and two tasks queued for it in order."""
 
     def __init__(self) -> None:
-        self.window = _Window(1)
+        self.window = Window(1)
         self.holding: list[str] = []
         self.first, self.second = anyio.CancelScope(), anyio.CancelScope()
 

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from aiosms._batcher import Batcher, _TokenBucket
+from aiosms._batching import Batcher
+from aiosms._batching._primitives import TokenBucket as _TokenBucket
 from aiosms._errors import (
     BlacklistedError,
     ProtocolError,

@@ -16,8 +16,8 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
 
-from aiosms._batcher import DEFAULT_LINGER, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_PENDING
-from aiosms._batcher import Batcher as AsyncBatcher
+from aiosms._batching import DEFAULT_LINGER, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_PENDING
+from aiosms._batching import Batcher as AsyncBatcher
 from aiosms._errors import ClosedError
 from aiosms._models import Message, Receipt, StatusReport
 from aiosms.sync._clients import SyncClient
