@@ -12,14 +12,14 @@ wire format.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Literal, TypeVar
 
 import anyio
 import httpx
 
-from aiosms import _send_policy
+from aiosms import _many, _send_policy
 from aiosms._errors import (
     MessageNotFoundError,
     ProtocolError,
@@ -28,15 +28,13 @@ from aiosms._errors import (
 )
 from aiosms._gateway import Codec, Format, HttpMethod, TimeoutArg
 from aiosms._lifecycle import Lifecycle
+from aiosms._many import fan_out
 from aiosms._models import DeliveryState, Message, Receipt, StatusReport
 from aiosms._outcomes import (
     failed,
-    not_sent,
     require_id,
     require_message,
-    stops_the_flow,
     unexpected,
-    unexpected_read,
 )
 from aiosms._retry import RetryPolicy
 from aiosms._secret import Secret as _Secret
@@ -99,6 +97,24 @@ def _check_retry(retry: object) -> RetryPolicy:
     return retry or RetryPolicy()
 
 
+def _pool_limits(
+    limits: httpx.Limits | None,
+    max_concurrency: int,
+    *given: object,
+) -> httpx.Limits:
+    """The pool's limits, and a refusal of more than one of the ``given`` transports."""
+    limits = None if limits is None else _check_limits(limits)
+    if sum(x is not None for x in given) > 1:
+        raise ValidationError(
+            "http_client", "give at most one of http_client, http_transport and transport"
+        )
+    if limits is None:
+        # Unless told otherwise, one connection per request in flight.
+        n = max_concurrency
+        limits = httpx.Limits(max_connections=n, max_keepalive_connections=n, keepalive_expiry=30)
+    return limits
+
+
 def _make_transport(
     *,
     method: HttpMethod,
@@ -113,15 +129,7 @@ def _make_transport(
     trust_env: bool,
 ) -> Transport:
     """The transport the options describe, checked against each other."""
-    limits = None if limits is None else _check_limits(limits)
-    if sum(x is not None for x in (http_client, http_transport, transport)) > 1:
-        raise ValidationError(
-            "http_client", "give at most one of http_client, http_transport and transport"
-        )
-    if limits is None:
-        # Unless told otherwise, one connection per request in flight.
-        n = max_concurrency
-        limits = httpx.Limits(max_connections=n, max_keepalive_connections=n, keepalive_expiry=30)
+    limits = _pool_limits(limits, max_concurrency, http_client, http_transport, transport)
     own_pool = http_client is None and http_transport is None and transport is None
     if not own_pool and (proxy is not None or verify is not True or trust_env):
         raise ValidationError(
@@ -256,12 +264,6 @@ class BaseClient:
     def _connection_limit(self) -> int | None:
         return getattr(self._transport, "max_connections", None)
 
-    @property
-    def _in_flight_limit(self) -> int:
-        # Requests beyond the pool's connections would only queue for one. aiosms's own
-        # pool has one connection per request in flight unless ``limits`` says fewer.
-        return min(self.max_concurrency, self._connection_limit or self.max_concurrency)
-
     def _check_runtime(self) -> None:
         # A transport that cannot run on this event loop says so on entry, not later.
         check = getattr(self._transport, "check_runtime", None)
@@ -385,6 +387,12 @@ class BaseClient:
 
     # -- many at once ------------------------------------------------------------------
 
+    @property
+    def _in_flight_limit(self) -> int:
+        # Requests beyond the pool's connections would only queue for one. aiosms's own
+        # pool has one connection per request in flight unless ``limits`` says fewer.
+        return min(self.max_concurrency, self._connection_limit or self.max_concurrency)
+
     async def send_many(
         self, messages: Iterable[Message], *, timeout: TimeoutArg = None
     ) -> list[Receipt]:
@@ -401,43 +409,7 @@ class BaseClient:
         """
         # A bad option is the call's error, raised before anything, not each message's.
         _as_timeout(timeout)
-        batch = list(messages)
-        for message in batch:
-            require_message(message)
-        self._check_open()
-        receipts: list[Receipt | None] = [None] * len(batch)
-        ready: list[tuple[int, Message, Any]] = []
-        for index, message in enumerate(batch):
-            try:
-                ready.append((index, message, self._prepare(message)))
-            except ValidationError as invalid:
-                receipts[index] = failed(message, invalid.with_traceback(None))
-        size = self._send_many_size
-        packets = [ready[i : i + size] for i in range(0, len(ready), size)]
-        stop: list[SmsError] = []
-
-        async def send_packet(number: int) -> None:
-            packet = packets[number]
-            if stop:
-                for index, message, _ in packet:
-                    receipts[index] = failed(message, not_sent(stop[0]))
-                return
-            messages = [m for _, m, _ in packet]
-            try:
-                results = await self._send_packet(messages, [w for _, _, w in packet], timeout)
-            except Exception as error:
-                # The adapters keep their failures to their packet; should one slip
-                # through, it must not cancel the other packets or lose their receipts.
-                results = unexpected(self.provider, messages, error)
-            for (index, _, _), receipt in zip(packet, results, strict=True):
-                receipts[index] = receipt
-                if stops_the_flow(receipt.error) and not stop:
-                    stop.append(receipt.error)
-
-        await fan_out(len(packets), send_packet, self._in_flight_limit)
-        done = [r for r in receipts if r is not None]
-        assert len(done) == len(batch), "every message has exactly one receipt"
-        return done
+        return await _many.send_many(self, messages, timeout)
 
     async def status_many(
         self, message_ids: Iterable[str], *, timeout: TimeoutArg = None
@@ -454,64 +426,7 @@ class BaseClient:
         yet started are not made: their ids get reports carrying the same refusal.
         """
         _as_timeout(timeout)
-        ids = [require_id(i) for i in message_ids]
-        self._check_open()
-        size = self._status_many_size
-        chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
-        results: list[list[StatusReport]] = [[] for _ in chunks]
-        stop: list[SmsError] = []
-
-        async def ask(number: int) -> None:
-            chunk = chunks[number]
-            error: SmsError
-            if stop:
-                error = stop[0].clone()
-            else:
-                try:
-                    reports = await self._status_batch(chunk, timeout)
-                except SmsError as caught:
-                    error = caught.with_traceback(None)
-                    if stops_the_flow(error) and not stop:
-                        stop.append(error)
-                except Exception as caught:
-                    # A surprise keeps to its own ids, never cancels the other requests.
-                    error = unexpected_read(self.provider, "status", caught)
-                else:
-                    results[number] = reports
-                    return
-            results[number] = [_failed_report(i, error, len(chunk)) for i in chunk]
-
-        await fan_out(len(chunks), ask, self._in_flight_limit)
-        return [report for chunk in results for report in chunk]
-
-
-def _failed_report(message_id: str, error: SmsError, asked: int) -> StatusReport:
-    """The report of an id whose request failed as a whole."""
-    # "Not found" for a request about this id alone is this id's final answer; for a
-    # request about several, nobody can tell which of them the gateway meant.
-    found_missing = isinstance(error, MessageNotFoundError) and asked == 1
-    state = DeliveryState.REJECTED if found_missing else DeliveryState.UNKNOWN
-    # No code: a report's code is the message's state, and the request never gave one.
-    return StatusReport(message_id, state, error=error.clone())
-
-
-async def fan_out(count: int, work: Callable[[int], Awaitable[None]], limit: int) -> None:
-    """Run ``work(i)`` for i in range(count) with at most ``limit`` at once.
-
-    A fixed set of worker tasks pulls indexes from one shared iterator: cheaper than
-    a task and a semaphore acquisition per item. ``work`` must not raise anything but
-    cancellation: one item's exception would cancel every other item in flight, so
-    each item records its own failure instead.
-    """
-    indexes = iter(range(count))
-
-    async def worker() -> None:
-        for index in indexes:
-            await work(index)
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(min(limit, count)):
-            tg.start_soon(worker)
+        return await _many.status_many(self, message_ids, timeout)
 
 
 __all__ = [

@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("campaigns", ("aiosms.campaigns",)),
     ("batcher", ("aiosms._batcher",)),
     ("fake gateways", ("aiosms.testing",)),
-    ("clients", ("aiosms._client", "aiosms._providers")),
+    ("clients", ("aiosms._client", "aiosms._many", "aiosms._providers")),
     ("send policy", ("aiosms._send_policy", "aiosms._lifecycle")),
     (
         "codecs",
