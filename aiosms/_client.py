@@ -168,11 +168,15 @@ def _make_transport(
 class BaseClient:
     """A gateway client: a codec and a transport behind the public calls.
 
-    Subclasses check their own options and set ``_codec`` in ``__init__``.
+    Subclasses check their own options and set ``_codec`` and ``_prepare`` in
+    ``__init__``.
     """
 
     provider: ClassVar[str]
     _codec: Codec[Any]
+    #: Check a message against the gateway's rules; return its wire form. The codec's
+    #: own ``prepare``, bound once: it runs once per message of a campaign.
+    _prepare: Callable[[Message], Any]
 
     def __init__(
         self,
@@ -281,9 +285,10 @@ class BaseClient:
     async def send(self, message: Message, *, timeout: TimeoutArg = None) -> Receipt:
         """Send one message; return its receipt or raise its typed error.
 
-        Raises ``ValidationError`` before any request, ``ProviderError`` subclasses
-        when the gateway refuses, ``TransportError`` when it provably never left and
-        ``DeliveryUnknownError`` when it may have.
+        Raises ``ValidationError`` before any request (on 1000sms also for ``at``
+        and ``ttl``, which its ``push_msg`` cannot carry), ``ProviderError``
+        subclasses when the gateway refuses, ``TransportError`` when it provably
+        never left and ``DeliveryUnknownError`` when it may have.
         """
         require_message(message)
         self._check_open()
@@ -294,7 +299,7 @@ class BaseClient:
         return receipt
 
     async def status(self, message_id: str, *, timeout: TimeoutArg = None) -> StatusReport:
-        """The state of one message.
+        """The state of one message (1000sms: ``get_msg_report``).
 
         Raises ``MessageNotFoundError`` for an id the gateway does not know, and
         ``ProtocolError`` when the reply says nothing about it.
@@ -320,10 +325,6 @@ class BaseClient:
     def _status_many_size(self) -> int:
         """Ids per request in ``status_many``: as many as messages per send request."""
         return self._send_many_size
-
-    def _prepare(self, message: Message) -> Any:
-        """Check a message against the gateway's rules; return its wire form."""
-        return self._codec.prepare(message)
 
     async def _send_packet(
         self, messages: Sequence[Message], wires: Sequence[Any], timeout: TimeoutArg = None

@@ -119,6 +119,7 @@ class MySms(BaseClient):
             price=self.price,
             max_parts=self.max_parts,
         )
+        self._prepare = self._codec.prepare
 
     def __repr__(self) -> str:
         return (

@@ -17,7 +17,7 @@ from aiosms import _validation as v
 from aiosms._client import DEFAULT_MAX_CONCURRENCY, BaseClient
 from aiosms._errors import ValidationError
 from aiosms._gateway import Format, HttpMethod, TimeoutArg
-from aiosms._models import Balance, Message, Profile, Receipt, StatusReport
+from aiosms._models import Balance, Profile
 from aiosms._providers._thousandsms_codec import (
     CODES,
     DEFAULT_BASE_URL,
@@ -117,29 +117,13 @@ class ThousandSms(BaseClient):
             sender=sender,
             max_parts=self.max_parts,
         )
+        self._prepare = self._codec.prepare
 
     def __repr__(self) -> str:
         return (
             f"ThousandSms(email={self.email!r}, sender={self.sender!r}, "
             f"format={self.format!r}, method={self.method!r}, base_url={self.base_url!r})"
         )
-
-    async def send(self, message: Message, *, timeout: TimeoutArg = None) -> Receipt:
-        """Send one message (``push_msg``); return its receipt or raise its typed error.
-
-        Raises ``ValidationError`` before any request (including for ``at`` and
-        ``ttl``, which 1000sms cannot carry), ``ProviderError`` subclasses when the
-        gateway refuses, ``TransportError`` when it provably never left and
-        ``DeliveryUnknownError`` when it may have.
-        """
-        return await super().send(message, timeout=timeout)
-
-    async def status(self, message_id: str, *, timeout: TimeoutArg = None) -> StatusReport:
-        """What the gateway knows of one message (``get_msg_report``).
-
-        Raises ``MessageNotFoundError`` for an id the gateway does not know.
-        """
-        return await super().status(message_id, timeout=timeout)
 
     async def profile(self, *, timeout: TimeoutArg = None) -> Profile:
         """The account as ``get_profile`` describes it, every documented field."""
