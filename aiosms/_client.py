@@ -1,56 +1,49 @@
-"""What both gateway clients share: configuration, lifecycle, retries, fan-out.
+"""What both gateway clients share: options, lifecycle, the packet entry point, fan-out.
 
-A client owns one transport (by default one pooled httpx client) from creation
-to ``aclose()``. Requests go through two doors: ``_read`` retries transient faults;
-``_send`` retries only what provably never left and turns every other failure
-into ``DeliveryUnknownError``. The adapters above build requests and parse
-replies; nothing here knows a gateway's wire format.
+A client is a facade composed of a gateway codec (wire configuration and pure
+request/reply functions, see ``_gateway.Codec``) and a transport (by default pooled
+httpx clients), owned from creation to ``aclose()``. Every request goes through the
+send policy's two doors (``_send_policy.read`` and ``_send_policy.send``).
+``_send_packet`` is the one entry point for a packet of prepared messages, driven
+alike by ``send``, ``send_many`` and the Batcher. Nothing here knows a gateway's
+wire format.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Literal, TypeVar
 
 import anyio
 import httpx
 
+from aiosms import _many, _send_policy
 from aiosms._errors import (
-    ClosedError,
-    DeliveryUnknownError,
     MessageNotFoundError,
     ProtocolError,
-    ProviderError,
     SmsError,
-    TransportError,
     ValidationError,
 )
+from aiosms._gateway import Codec, Format, HttpMethod, TimeoutArg
+from aiosms._lifecycle import Lifecycle
+from aiosms._many import fan_out
 from aiosms._models import DeliveryState, Message, Receipt, StatusReport
-from aiosms._providers._common import (
-    REFUSED_STATUSES,
+from aiosms._outcomes import (
     failed,
-    not_sent,
     require_id,
     require_message,
-    stops_the_flow,
     unexpected,
-    unexpected_read,
 )
 from aiosms._retry import RetryPolicy
+from aiosms._secret import Secret as _Secret
 from aiosms._sharded import ProxyArg, ShardedTransport, VerifyArg, check_proxy, tls_context
 from aiosms._transport import (
     DEFAULT_LIMITS,
     DEFAULT_TIMEOUT,
     HttpxTransport,
-    ReplyTooLarge,
     Transport,
-    TransportFailure,
-    WireRequest,
-    WireResponse,
-    host_of,
 )
 from aiosms._validation import (
     non_negative_int,
@@ -62,19 +55,10 @@ from aiosms._validation import (
 
 T = TypeVar("T")
 Self = TypeVar("Self", bound="BaseClient")
-Format = Literal["json", "xml"]
-HttpMethod = Literal["POST", "GET"]
-TimeoutArg = float | httpx.Timeout | None
 
 logger = logging.getLogger("aiosms")
 
 DEFAULT_MAX_CONCURRENCY = 10
-
-
-class _State(enum.Enum):
-    UNOPENED = "unopened"
-    OPENED = "opened"
-    CLOSED = "closed"
 
 
 def _as_timeout(
@@ -105,20 +89,94 @@ def _choice(value: str, field: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-class _Secret:
-    """A string that never shows itself in a repr or a traceback's locals."""
+def _check_retry(retry: object) -> RetryPolicy:
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise ValidationError(
+            "retry", f"must be an aiosms.RetryPolicy or None, not {type(retry).__name__}"
+        )
+    return retry or RetryPolicy()
 
-    __slots__ = ("value",)
 
-    def __init__(self, value: str) -> None:
-        self.value = value
+def _pool_limits(
+    limits: httpx.Limits | None,
+    max_concurrency: int,
+    *given: object,
+) -> httpx.Limits:
+    """The pool's limits, and a refusal of more than one of the ``given`` transports."""
+    limits = None if limits is None else _check_limits(limits)
+    if sum(x is not None for x in given) > 1:
+        raise ValidationError(
+            "http_client", "give at most one of http_client, http_transport and transport"
+        )
+    if limits is None:
+        # Unless told otherwise, one connection per request in flight.
+        n = max_concurrency
+        limits = httpx.Limits(max_connections=n, max_keepalive_connections=n, keepalive_expiry=30)
+    return limits
 
-    def __repr__(self) -> str:
-        return "'***'"
+
+def _make_transport(
+    *,
+    method: HttpMethod,
+    timeout: httpx.Timeout,
+    limits: httpx.Limits | None,
+    max_concurrency: int,
+    http_client: httpx.AsyncClient | None,
+    http_transport: httpx.AsyncBaseTransport | None,
+    transport: Transport | Literal["aiohttp"] | None,
+    proxy: ProxyArg,
+    verify: VerifyArg,
+    trust_env: bool,
+) -> Transport:
+    """The transport the options describe, checked against each other."""
+    limits = _pool_limits(limits, max_concurrency, http_client, http_transport, transport)
+    own_pool = http_client is None and http_transport is None and transport is None
+    if not own_pool and (proxy is not None or verify is not True or trust_env):
+        raise ValidationError(
+            "proxy" if proxy is not None else "verify" if verify is not True else "trust_env",
+            "applies to aiosms's own httpx pool only: configure your client or transport",
+        )
+    if transport == "aiohttp":
+        from aiosms._aiohttp import AiohttpTransport
+
+        transport = AiohttpTransport(timeout=timeout, limits=limits)
+    elif isinstance(transport, str):
+        raise ValidationError("transport", "must be 'aiohttp' or a transport object")
+    if method == "GET" and getattr(transport, "retries_idempotent_requests", False):
+        raise ValidationError(
+            "method",
+            "GET is refused on this transport: it resends idempotent requests by itself "
+            "after a dropped connection, which could send an SMS twice; use POST",
+        )
+    if transport is None and own_pool:
+        if not isinstance(trust_env, bool):
+            raise ValidationError("trust_env", "must be True or False")
+        # Several small httpx pools: one large pool collapses past ~10 connections.
+        return ShardedTransport(
+            connections=limits.max_connections or max_concurrency,
+            timeout=timeout,
+            limits=limits,
+            proxy=check_proxy(proxy),
+            verify=tls_context(verify, trust_env=trust_env),
+            trust_env=trust_env,
+        )
+    return transport or HttpxTransport(
+        client=http_client, timeout=timeout, limits=limits, http_transport=http_transport
+    )
 
 
 class BaseClient:
+    """A gateway client: a codec and a transport behind the public calls.
+
+    Subclasses check their own options and set ``_codec`` and ``_prepare`` in
+    ``__init__``.
+    """
+
     provider: ClassVar[str]
+    _codec: Codec[Any]
+    #: Check a message against the gateway's rules; return its wire form. The codec's
+    #: own ``prepare``, bound once: it runs once per message of a campaign.
+    _prepare: Callable[[Message], Any]
 
     def __init__(
         self,
@@ -149,77 +207,25 @@ class BaseClient:
         self._format: Format = _choice(format, "format", ("json", "xml"))  # type: ignore[assignment]
         self._method: HttpMethod = _choice(method, "method", ("POST", "GET"))  # type: ignore[assignment]
         self.max_concurrency = positive_int(max_concurrency, "max_concurrency")
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise ValidationError(
-                "retry", f"must be an aiosms.RetryPolicy or None, not {type(retry).__name__}"
-            )
-        self.retry = retry or RetryPolicy()
-        default_timeout = _as_timeout(timeout) or DEFAULT_TIMEOUT
-        limits = None if limits is None else _check_limits(limits)
-        if sum(x is not None for x in (http_client, http_transport, transport)) > 1:
-            raise ValidationError(
-                "http_client", "give at most one of http_client, http_transport and transport"
-            )
-        if limits is None:
-            # Unless told otherwise, one connection per request in flight.
-            n = self.max_concurrency
-            limits = httpx.Limits(
-                max_connections=n, max_keepalive_connections=n, keepalive_expiry=30
-            )
-        own_pool = http_client is None and http_transport is None and transport is None
-        if not own_pool and (proxy is not None or verify is not True or trust_env):
-            raise ValidationError(
-                "proxy" if proxy is not None else "verify" if verify is not True else "trust_env",
-                "applies to aiosms's own httpx pool only: configure your client or transport",
-            )
-        if transport == "aiohttp":
-            from aiosms._aiohttp import AiohttpTransport
-
-            transport = AiohttpTransport(timeout=default_timeout, limits=limits)
-        elif isinstance(transport, str):
-            raise ValidationError("transport", "must be 'aiohttp' or a transport object")
-        if self.method == "GET" and getattr(transport, "retries_idempotent_requests", False):
-            raise ValidationError(
-                "method",
-                "GET is refused on this transport: it resends idempotent requests by itself "
-                "after a dropped connection, which could send an SMS twice; use POST",
-            )
-        if transport is None and own_pool:
-            if not isinstance(trust_env, bool):
-                raise ValidationError("trust_env", "must be True or False")
-            # Several small httpx pools: one large pool collapses past ~10 connections.
-            transport = ShardedTransport(
-                connections=limits.max_connections or self.max_concurrency,
-                timeout=default_timeout,
-                limits=limits,
-                proxy=check_proxy(proxy),
-                verify=tls_context(verify, trust_env=trust_env),
-                trust_env=trust_env,
-            )
-        self._transport: Transport = transport or HttpxTransport(
-            client=http_client,
-            timeout=default_timeout,
+        self.retry = _check_retry(retry)
+        self._transport: Transport = _make_transport(
+            method=self._method,
+            timeout=_as_timeout(timeout) or DEFAULT_TIMEOUT,
             limits=limits,
+            max_concurrency=self.max_concurrency,
+            http_client=http_client,
             http_transport=http_transport,
+            transport=transport,
+            proxy=proxy,
+            verify=verify,
+            trust_env=trust_env,
         )
-        self._state = _State.UNOPENED
-        #: The event loop the client was first used in: its pooled connections belong
-        #: to that loop, and writing on them from another one breaks mid-request.
-        self._loop: anyio.lowlevel.EventLoopToken | None = None
-        #: Set by aclose() so requests waiting to retry stop at once (made on first
-        #: use: an anyio Event belongs to the running loop).
-        self._closing: anyio.Event | None = None
+        self._guard = Lifecycle(type(self).__name__)
 
     # -- lifecycle ---------------------------------------------------------------
 
     async def __aenter__(self: Self) -> Self:
-        if self._state is _State.OPENED:
-            raise RuntimeError(f"{type(self).__name__} is already open: enter it only once")
-        if self._state is _State.CLOSED:
-            raise ClosedError(f"{type(self).__name__} is closed: create a new client")
-        self._check_runtime()
-        self._check_loop()
-        self._state = _State.OPENED
+        self._guard.enter(self._check_runtime)
         return self
 
     async def __aexit__(
@@ -237,21 +243,10 @@ class BaseClient:
         event loop than the one the client was used in, the client is only marked
         closed: its connections belong to that loop and cannot be closed from here.
         """
-        if self._state is _State.CLOSED:
-            return
-        self._state = _State.CLOSED
-        if self._loop is not None and self._loop != anyio.lowlevel.current_token():
-            logger.warning(
-                "%s closed from another event loop than the one it was used in; "
-                "its connections are left to that loop",
-                type(self).__name__,
-            )
-            return
-        if self._closing is not None:
-            self._closing.set()
-        # Shielded so a cancelled caller still returns every pooled connection.
-        with anyio.CancelScope(shield=True):
-            await self._transport.aclose()
+        if self._guard.close():
+            # Shielded so a cancelled caller still returns every pooled connection.
+            with anyio.CancelScope(shield=True):
+                await self._transport.aclose()
 
     @property
     def format(self) -> Format:
@@ -267,17 +262,11 @@ class BaseClient:
     @property
     def closed(self) -> bool:
         """True once ``aclose()`` has run (or the ``async with`` block has ended)."""
-        return self._state is _State.CLOSED
+        return self._guard.closed
 
     @property
     def _connection_limit(self) -> int | None:
         return getattr(self._transport, "max_connections", None)
-
-    @property
-    def _in_flight_limit(self) -> int:
-        # Requests beyond the pool's connections would only queue for one. aiosms's own
-        # pool has one connection per request in flight unless ``limits`` says fewer.
-        return min(self.max_concurrency, self._connection_limit or self.max_concurrency)
 
     def _check_runtime(self) -> None:
         # A transport that cannot run on this event loop says so on entry, not later.
@@ -286,172 +275,46 @@ class BaseClient:
             check()
 
     def _check_open(self) -> None:
-        if self._state is _State.CLOSED:
-            raise ClosedError(f"{type(self).__name__} is closed: create a new client")
-        self._check_loop()
-
-    def _check_loop(self) -> None:
-        # A ClosedError, not a bare RuntimeError: to this event loop the client is as
-        # good as closed (its connections live in another), nothing was sent, and
-        # batch code already treats ClosedError as "not sent, stop".
-        token = anyio.lowlevel.current_token()
-        if self._loop is None:
-            self._loop = token
-        elif token != self._loop:
-            raise ClosedError(
-                f"{type(self).__name__} was first used in another event loop; its "
-                "connections belong to that loop: create one client per event loop "
-                "(for example one per asyncio.run())"
-            )
+        self._guard.check_open()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(sender={self.sender!r}, base_url={self.base_url!r})"
 
-    # -- requests ----------------------------------------------------------------
+    # -- one message, one packet ---------------------------------------------------
 
-    async def _read(
-        self,
-        request: WireRequest,
-        parse: Callable[[bytes], T],
-        *,
-        what: str,
-        timeout: TimeoutArg = None,
-    ) -> T:
-        """Send a read and parse its reply, retrying transient faults."""
-        per_call = _as_timeout(timeout)
-        attempt = 0
-        while True:
-            # Before every attempt: aclose() may have come during the backoff.
-            self._check_open()
-            error: SmsError
-            retry_after: float | None = None
-            failure: TransportFailure | None = None
-            try:
-                response = await self._transport.request(request, timeout=per_call)
-            except TransportFailure as caught:
-                failure = caught
-            except Exception as unexpected:
-                # Kept by name only: its frames and text may hold the request.
-                failure = _unexpected(unexpected, request)
-            if failure is not None:
-                transient = failure.retryable
-                if isinstance(failure, ReplyTooLarge):
-                    error = ProtocolError(f"{self.provider} {what}: {failure.describe()}")
-                else:
-                    error = TransportError(
-                        f"{self.provider} {what}: {failure.describe()}",
-                        kind=failure.kind,
-                        may_have_been_sent=False,
-                    )
-            elif 200 <= response.status_code < 300:
-                try:
-                    return parse(response.body)
-                except ProviderError as refused:
-                    error, transient = refused, refused.transient
-            else:
-                code = response.status_code
-                error = TransportError(
-                    f"{self.provider} {what}: HTTP {code} from {host_of(request.url)}",
-                    kind=f"HTTP {code}",
-                    status_code=code,
-                    may_have_been_sent=False,
-                )
-                transient = code == 429 or code >= 500
-                retry_after = response.retry_after
-            if not transient or attempt >= self.retry.read_retries:
-                raise error
-            await self._backoff(self.retry.delay(attempt, retry_after))
-            attempt += 1
+    async def send(self, message: Message, *, timeout: TimeoutArg = None) -> Receipt:
+        """Send one message; return its receipt or raise its typed error.
 
-    async def _send(
-        self,
-        request: WireRequest,
-        *,
-        messages: Sequence[Message],
-        what: str,
-        timeout: TimeoutArg = None,
-    ) -> WireResponse:
-        """Send a request that sends SMS; retry only what provably never left.
-
-        HTTP 401, 403, 404 and 405 are refusals before any gateway logic (not sent);
-        429 is a refusal retried within the send budget; any other failure and any
-        other reply that is not 2xx is an unknown outcome.
+        Raises ``ValidationError`` before any request (on 1000sms also for ``at``
+        and ``ttl``, which its ``push_msg`` cannot carry), ``ProviderError``
+        subclasses when the gateway refuses, ``TransportError`` when it provably
+        never left and ``DeliveryUnknownError`` when it may have.
         """
-        per_call = _as_timeout(timeout)
-        attempt = 0
-        while True:
-            # Before every attempt: aclose() may have come during the backoff, and a
-            # closed transport must never be asked (nothing was sent: ClosedError).
-            self._check_open()
-            try:
-                response = await self._transport.request(request, timeout=per_call)
-            except TransportFailure as failure:
-                caught = failure
-            except Exception as unexpected:
-                # Whatever else a transport raises may come after the request left.
-                caught = _unexpected(unexpected, request)
-            else:
-                code = response.status_code
-                if 200 <= code < 300:
-                    return response
-                if code not in REFUSED_STATUSES and code != 429:
-                    raise DeliveryUnknownError(
-                        f"{self.provider} {what}: HTTP {code} from {host_of(request.url)}; "
-                        "the gateway may have accepted the message(s)",
-                        messages=messages,
-                        kind=f"HTTP {code}",
-                    )
-                refusal = TransportError(
-                    f"{self.provider} {what}: HTTP {code} from {host_of(request.url)}; "
-                    "the server refused the request, nothing was sent",
-                    kind=f"HTTP {code}",
-                    status_code=code,
-                    may_have_been_sent=False,
-                )
-                if code != 429 or attempt >= self.retry.send_retries:
-                    raise refusal
-                await self._backoff(self.retry.delay(attempt, response.retry_after))
-                attempt += 1
-                continue
-            if not caught.provably_unsent:
-                raise DeliveryUnknownError(
-                    f"{self.provider} {what}: {caught.describe()} after the request may "
-                    "have left; the gateway may have accepted the message(s)",
-                    messages=messages,
-                    kind=caught.kind,
-                )
-            if self._state is _State.CLOSED:
-                raise ClosedError(
-                    f"{type(self).__name__} was closed while sending; nothing was sent"
-                )
-            if attempt >= self.retry.send_retries or not caught.retryable:
-                raise TransportError(
-                    f"{self.provider} {what}: {caught.describe()}; nothing was sent",
-                    kind=caught.kind,
-                    may_have_been_sent=False,
-                )
-            await self._backoff(self.retry.delay(attempt))
-            attempt += 1
+        require_message(message)
+        self._check_open()
+        wire = self._prepare(message)
+        (receipt,) = await self._send_packet((message,), (wire,), timeout)
+        if receipt.error is not None:
+            raise receipt.error
+        return receipt
 
-    async def _backoff(self, seconds: float) -> None:
-        """Wait before a retry, or less if the client is closed meanwhile (the next
-        attempt then stops with ``ClosedError``)."""
-        if self._state is _State.CLOSED:
-            return
-        if self._closing is None:
-            self._closing = anyio.Event()
-        with anyio.move_on_after(seconds):
-            await self._closing.wait()
+    async def status(self, message_id: str, *, timeout: TimeoutArg = None) -> StatusReport:
+        """The state of one message (1000sms: ``get_msg_report``).
 
-    def _url(self, path: str) -> str:
-        return self.base_url + path
-
-    # -- what each gateway adapter provides (a Batcher drives these too) ---------------
+        Raises ``MessageNotFoundError`` for an id the gateway does not know, and
+        ``ProtocolError`` when the reply says nothing about it.
+        """
+        message_id = require_id(message_id)
+        self._check_open()
+        (report,) = await self._status_batch([message_id], timeout)
+        if isinstance(report.error, (MessageNotFoundError, ProtocolError)):
+            raise report.error
+        return report
 
     @property
     def _batch_limit(self) -> int | None:
         """Most messages one request can carry (None: as many as the caller packs)."""
-        return 1
+        return self._codec.batch_limit
 
     @property
     def _send_many_size(self) -> int:
@@ -463,21 +326,73 @@ class BaseClient:
         """Ids per request in ``status_many``: as many as messages per send request."""
         return self._send_many_size
 
-    def _prepare(self, message: Message) -> Any:
-        """Check a message against the gateway's rules; return its wire form."""
-        raise NotImplementedError
+    async def _send_packet(
+        self, messages: Sequence[Message], wires: Sequence[Any], timeout: TimeoutArg = None
+    ) -> list[Receipt]:
+        """Send one request's prepared messages: one receipt each, in order.
+
+        The one entry point for a packet (``send``, ``send_many`` and the Batcher):
+        it never raises for its messages' failures, only for cancellation.
+        """
+        codec = self._codec
+        try:
+            self._check_open()
+            response = await _send_policy.send(
+                self,
+                codec.send_request(wires),
+                messages=messages,
+                what="send",
+                timeout=_as_timeout(timeout),
+            )
+            return codec.parse_send(response.body, messages, wires)
+        except SmsError as error:
+            return [failed(m, error.clone()) for m in messages]
+        except Exception as error:
+            # One packet's surprise is its messages' outcome, never the other packets'.
+            return unexpected(self.provider, messages, error)
 
     async def _send_batch(
         self, messages: list[Message], wires: list[Any], timeout: TimeoutArg = None
     ) -> list[Receipt]:
-        """Send one request's messages: one receipt each, never raising for their failures."""
-        raise NotImplementedError
+        """The packet entry point under its former name (see ``_send_packet``)."""
+        return await self._send_packet(messages, wires, timeout)
 
     async def _status_batch(self, ids: list[str], timeout: TimeoutArg) -> list[StatusReport]:
         """Ask about one request's ids; an unknown id is a REJECTED report, not an error."""
-        raise NotImplementedError
+        codec = self._codec
+        try:
+            return await self._read(
+                codec.status_request(ids),
+                lambda body: codec.parse_status(body, ids),
+                what="status",
+                timeout=timeout,
+            )
+        except MessageNotFoundError as missing:
+            if len(ids) != 1:
+                raise
+            return [
+                StatusReport(ids[0], DeliveryState.REJECTED, error=missing.with_traceback(None))
+            ]
+
+    async def _read(
+        self,
+        request: Any,
+        parse: Callable[[bytes], T],
+        *,
+        what: str,
+        timeout: TimeoutArg = None,
+    ) -> T:
+        return await _send_policy.read(
+            self, request, parse, what=what, timeout=_as_timeout(timeout)
+        )
 
     # -- many at once ------------------------------------------------------------------
+
+    @property
+    def _in_flight_limit(self) -> int:
+        # Requests beyond the pool's connections would only queue for one. aiosms's own
+        # pool has one connection per request in flight unless ``limits`` says fewer.
+        return min(self.max_concurrency, self._connection_limit or self.max_concurrency)
 
     async def send_many(
         self, messages: Iterable[Message], *, timeout: TimeoutArg = None
@@ -495,43 +410,7 @@ class BaseClient:
         """
         # A bad option is the call's error, raised before anything, not each message's.
         _as_timeout(timeout)
-        batch = list(messages)
-        for message in batch:
-            require_message(message)
-        self._check_open()
-        receipts: list[Receipt | None] = [None] * len(batch)
-        ready: list[tuple[int, Message, Any]] = []
-        for index, message in enumerate(batch):
-            try:
-                ready.append((index, message, self._prepare(message)))
-            except ValidationError as invalid:
-                receipts[index] = failed(message, invalid.with_traceback(None))
-        size = self._send_many_size
-        packets = [ready[i : i + size] for i in range(0, len(ready), size)]
-        stop: list[SmsError] = []
-
-        async def send_packet(number: int) -> None:
-            packet = packets[number]
-            if stop:
-                for index, message, _ in packet:
-                    receipts[index] = failed(message, not_sent(stop[0]))
-                return
-            messages = [m for _, m, _ in packet]
-            try:
-                results = await self._send_batch(messages, [w for _, _, w in packet], timeout)
-            except Exception as error:
-                # The adapters keep their failures to their packet; should one slip
-                # through, it must not cancel the other packets or lose their receipts.
-                results = unexpected(self.provider, messages, error)
-            for (index, _, _), receipt in zip(packet, results, strict=True):
-                receipts[index] = receipt
-                if stops_the_flow(receipt.error) and not stop:
-                    stop.append(receipt.error)
-
-        await fan_out(len(packets), send_packet, self._in_flight_limit)
-        done = [r for r in receipts if r is not None]
-        assert len(done) == len(batch), "every message has exactly one receipt"
-        return done
+        return await _many.send_many(self, messages, timeout)
 
     async def status_many(
         self, message_ids: Iterable[str], *, timeout: TimeoutArg = None
@@ -548,71 +427,7 @@ class BaseClient:
         yet started are not made: their ids get reports carrying the same refusal.
         """
         _as_timeout(timeout)
-        ids = [require_id(i) for i in message_ids]
-        self._check_open()
-        size = self._status_many_size
-        chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
-        results: list[list[StatusReport]] = [[] for _ in chunks]
-        stop: list[SmsError] = []
-
-        async def ask(number: int) -> None:
-            chunk = chunks[number]
-            error: SmsError
-            if stop:
-                error = stop[0].clone()
-            else:
-                try:
-                    reports = await self._status_batch(chunk, timeout)
-                except SmsError as caught:
-                    error = caught.with_traceback(None)
-                    if stops_the_flow(error) and not stop:
-                        stop.append(error)
-                except Exception as caught:
-                    # A surprise keeps to its own ids, never cancels the other requests.
-                    error = unexpected_read(self.provider, "status", caught)
-                else:
-                    results[number] = reports
-                    return
-            results[number] = [_failed_report(i, error, len(chunk)) for i in chunk]
-
-        await fan_out(len(chunks), ask, self._in_flight_limit)
-        return [report for chunk in results for report in chunk]
-
-
-def _failed_report(message_id: str, error: SmsError, asked: int) -> StatusReport:
-    """The report of an id whose request failed as a whole."""
-    # "Not found" for a request about this id alone is this id's final answer; for a
-    # request about several, nobody can tell which of them the gateway meant.
-    found_missing = isinstance(error, MessageNotFoundError) and asked == 1
-    state = DeliveryState.REJECTED if found_missing else DeliveryState.UNKNOWN
-    # No code: a report's code is the message's state, and the request never gave one.
-    return StatusReport(message_id, state, error=error.clone())
-
-
-def _unexpected(exc: Exception, request: WireRequest) -> TransportFailure:
-    """A failure for an exception a transport should not have let out: the request
-    may have left, and only the exception's name is kept."""
-    logger.debug("the transport raised %s unexpectedly", type(exc).__name__)
-    return TransportFailure(type(exc).__name__, provably_unsent=False, host=host_of(request.url))
-
-
-async def fan_out(count: int, work: Callable[[int], Awaitable[None]], limit: int) -> None:
-    """Run ``work(i)`` for i in range(count) with at most ``limit`` at once.
-
-    A fixed set of worker tasks pulls indexes from one shared iterator: cheaper than
-    a task and a semaphore acquisition per item. ``work`` must not raise anything but
-    cancellation: one item's exception would cancel every other item in flight, so
-    each item records its own failure instead.
-    """
-    indexes = iter(range(count))
-
-    async def worker() -> None:
-        for index in indexes:
-            await work(index)
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(min(limit, count)):
-            tg.start_soon(worker)
+        return await _many.status_many(self, message_ids, timeout)
 
 
 __all__ = [

@@ -1,8 +1,10 @@
-"""The cattrs converter that turns decoded reply dicts into typed records.
+"""The cattrs hooks that turn decoded reply dicts into typed records.
 
 Gateways send numbers as strings or ints, empty XML elements as None, and money
-with a decimal comma; these hooks absorb that once, so the adapters' record
-classes can say plainly what they expect. Unknown keys are ignored.
+with a decimal comma; these hooks absorb that once, so the codecs' record classes
+can say plainly what they expect. Unknown keys are ignored. Each gateway codec
+makes its own converter with ``make_converter()`` and registers its own hooks on
+it; ``converter`` is one made here, which no codec touches.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def _refuse_datetime(value: Any, _: type) -> datetime:
 
 
 def make_converter() -> cattrs.Converter:
+    """A new converter with the lenient hooks for numbers, text, amounts and dates."""
     converter = cattrs.Converter(forbid_extra_keys=False)
     converter.register_structure_hook(int, to_int)
     converter.register_structure_hook(str, to_str)

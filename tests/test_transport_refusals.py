@@ -15,7 +15,7 @@ import anyio
 import pytest
 
 import aiosms
-from aiosms._providers._common import stops_the_flow
+from aiosms._outcomes import stops_the_flow
 from aiosms.testing import FakeGateway, FakeMySms, FakeThousandSms, Fault
 
 pytestmark = pytest.mark.anyio

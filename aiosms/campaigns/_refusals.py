@@ -8,7 +8,7 @@ to ``pending`` when the campaign is resumed (they certainly did not go out).
 from __future__ import annotations
 
 from aiosms._errors import SmsError
-from aiosms._providers._common import stops_the_flow
+from aiosms._outcomes import stops_the_flow
 
 __all__ = ["ACCOUNT_REFUSAL", "is_account_level"]
 

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 import httpx
 
-from aiosms._client import DEFAULT_MAX_CONCURRENCY, Format, HttpMethod, _Secret
+from aiosms._client import DEFAULT_MAX_CONCURRENCY, Format, HttpMethod
 from aiosms._errors import ClosedError, ValidationError
 from aiosms._models import Balance, Message, Profile, Receipt, StatusReport
 from aiosms._providers.mysms import DEFAULT_BASE_URL as MYSMS_URL
@@ -28,6 +28,7 @@ from aiosms._providers.mysms import MySms as AsyncMySms
 from aiosms._providers.thousandsms import DEFAULT_BASE_URL as THOUSANDSMS_URL
 from aiosms._providers.thousandsms import ThousandSms as AsyncThousandSms
 from aiosms._retry import RetryPolicy
+from aiosms._secret import Secret as _Secret
 from aiosms._sharded import ProxyArg, VerifyArg
 from aiosms._transport import DEFAULT_TIMEOUT, Transport
 from aiosms.sync._loop import LoopThread
