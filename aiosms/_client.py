@@ -351,12 +351,6 @@ class BaseClient:
             # One packet's surprise is its messages' outcome, never the other packets'.
             return unexpected(self.provider, messages, error)
 
-    async def _send_batch(
-        self, messages: list[Message], wires: list[Any], timeout: TimeoutArg = None
-    ) -> list[Receipt]:
-        """The packet entry point under its former name (see ``_send_packet``)."""
-        return await self._send_packet(messages, wires, timeout)
-
     async def _status_batch(self, ids: list[str], timeout: TimeoutArg) -> list[StatusReport]:
         """Ask about one request's ids; an unknown id is a REJECTED report, not an error."""
         codec = self._codec

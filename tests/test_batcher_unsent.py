@@ -228,7 +228,7 @@ async def test_an_unexpected_error_from_the_client_makes_its_packet_unknown_and_
     # Batcher keeps sending the others.
     fake = FakeMySms(balance=PLENTY)
     async with fake.client(sender=SENDER) as sms:
-        real = sms._send_batch
+        real = sms._send_packet
         calls = 0
 
         async def buggy(messages: Sequence[Message], wires: Sequence[object]) -> list[Receipt]:
@@ -239,7 +239,7 @@ async def test_an_unexpected_error_from_the_client_makes_its_packet_unknown_and_
                 raise KeyError("a bug after the request went")
             return receipts
 
-        monkeypatch.setattr(sms, "_send_batch", buggy)
+        monkeypatch.setattr(sms, "_send_packet", buggy)
         async with Batcher(sms, max_batch_size=3, linger=0.01, max_concurrency=1) as b:
             with anyio.fail_after(5):
                 receipts = [r async for r in b.send_all(numbered(i) for i in range(6))]

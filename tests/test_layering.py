@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("public face and command line", ("aiosms", "aiosms.cli")),
     ("blocking clients", ("aiosms.sync",)),
     ("campaigns", ("aiosms.campaigns",)),
-    ("batcher", ("aiosms._batcher",)),
+    ("batcher", ("aiosms._batching",)),
     ("fake gateways", ("aiosms.testing",)),
     ("clients", ("aiosms._client", "aiosms._many", "aiosms._providers")),
     ("send policy", ("aiosms._send_policy", "aiosms._lifecycle")),
@@ -138,7 +138,7 @@ def test_the_check_sees_an_upward_import_and_ignores_a_type_checking_one(
         "from typing import TYPE_CHECKING\n"
         "from aiosms import _models\n"
         "if TYPE_CHECKING:\n"
-        "    from aiosms._batcher import Batcher\n"
+        "    from aiosms._batching import Batcher\n"
         "def late():\n"
         "    from aiosms.campaigns import Campaign\n",
         encoding="utf-8",

@@ -20,7 +20,7 @@ from aiosms._batching._packet import Collector, Outlet, Packet, Waiter
 from aiosms._batching._primitives import Window
 from aiosms._errors import ClosedError, SmsError, ValidationError
 from aiosms._models import Message, refuse_unsendable
-from aiosms._providers._common import failed, not_sent
+from aiosms._outcomes import failed, not_sent
 
 __all__ = ["Accumulator"]
 

@@ -40,7 +40,7 @@ from aiosms._batching._sender import Sender
 from aiosms._batching._track import track
 from aiosms._errors import ClosedError, ValidationError
 from aiosms._models import Message, Receipt, StatusReport, refuse_unsendable
-from aiosms._providers._common import not_sent
+from aiosms._outcomes import not_sent
 
 if TYPE_CHECKING:
     from aiosms._client import BaseClient
@@ -166,7 +166,7 @@ class Batcher:
         )
         self._sender = Sender(
             self._accumulator,
-            client._send_batch,
+            client._send_packet,
             before_send=before_send,
             after_send=after_send,
         )

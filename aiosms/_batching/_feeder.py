@@ -20,7 +20,7 @@ from aiosms._batching._accumulator import Accumulator
 from aiosms._batching._packet import Collector, Outlet
 from aiosms._errors import ClosedError, ValidationError
 from aiosms._models import Message, unsendable_from
-from aiosms._providers._common import failed
+from aiosms._outcomes import failed
 
 __all__ = ["Feeders"]
 

@@ -18,7 +18,7 @@ import anyio
 from aiosms._batching._primitives import Window
 from aiosms._errors import SmsError
 from aiosms._models import Message, Receipt, mask_phone
-from aiosms._providers._common import failed
+from aiosms._outcomes import failed
 
 __all__ = ["Collector", "Outlet", "Packet", "Waiter", "fail_each"]
 

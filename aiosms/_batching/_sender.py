@@ -22,13 +22,13 @@ from aiosms._batching._packet import Packet, fail_each
 from aiosms._batching._primitives import TokenBucket
 from aiosms._errors import ClosedError, DeliveryUnknownError, SmsError
 from aiosms._models import Message, Receipt
-from aiosms._providers._common import failed, not_sent, stops_the_flow
+from aiosms._outcomes import failed, not_sent, stops_the_flow
 
 __all__ = ["Sender"]
 
 logger = logging.getLogger("aiosms.batcher")
 
-SendBatch = Callable[[list[Message], list[Any]], Awaitable[list[Receipt]]]
+SendPacket = Callable[[list[Message], list[Any]], Awaitable[list[Receipt]]]
 BeforeSend = Callable[[Sequence[Message]], Awaitable[Sequence[bool]]]
 AfterSend = Callable[[Sequence[Receipt]], Awaitable[None]]
 
@@ -62,13 +62,13 @@ class Sender:
     def __init__(
         self,
         accumulator: Accumulator,
-        send_batch: SendBatch,
+        send_packet: SendPacket,
         *,
         before_send: BeforeSend | None,
         after_send: AfterSend | None,
     ) -> None:
         self._accumulator = accumulator
-        self._send_batch = send_batch
+        self._send_packet = send_packet
         self._before_send = before_send
         self._after_send = after_send
         self._bucket: TokenBucket | None = None
@@ -214,7 +214,7 @@ class Sender:
                 # Stopped while before_send ran (another packet's refusal): not sent, and
                 # after_send hears of it like of any outcome of what it allowed.
                 raise not_sent(stopped)  # noqa: TRY301
-            return await self._send_batch(messages, plan.wires)
+            return await self._send_packet(messages, plan.wires)
         except anyio.get_cancelled_exc_class():
             # The Batcher itself was cancelled with this packet in flight.
             unknown = DeliveryUnknownError(

@@ -15,7 +15,7 @@ import anyio
 from aiosms import _validation as v
 from aiosms._errors import SmsError, ValidationError
 from aiosms._models import DeliveryState, Receipt, StatusReport
-from aiosms._providers._common import require_id, stops_the_flow
+from aiosms._outcomes import require_id, stops_the_flow
 
 if TYPE_CHECKING:
     from aiosms._client import BaseClient
