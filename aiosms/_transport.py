@@ -440,7 +440,14 @@ class HttpxTransport:
         try:
             body = await read_capped(response)
         finally:
-            await response.aclose()
+            try:
+                await response.aclose()
+            finally:
+                # httpx's response and its stream refer to each other: a cycle that
+                # only the garbage collector frees, ~40 objects a request. Past ~100
+                # requests in flight the collections cost more than 10% of the CPU,
+                # growing with the live heap; dropping the stream frees all at once.
+                response.stream = _SPENT
         return response.status_code, body, response.headers.get("retry-after")
 
     async def aclose(self) -> None:
@@ -472,6 +479,10 @@ class _Body(httpx.AsyncByteStream):
             raise StopAsyncIteration
         self._sent = True
         return self._content
+
+
+#: What a response's stream becomes once read and closed (see ``_exchange``).
+_SPENT = httpx.ByteStream(b"")
 
 
 async def read_capped(response: httpx.Response) -> bytes:
