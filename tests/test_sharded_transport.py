@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import anyio
 import httpx
 import pytest
@@ -189,3 +191,21 @@ async def test_a_send_cut_by_the_gateway_is_unknown_and_sent_once_through_a_shar
     (receipt,) = receipts
     assert isinstance(receipt.error, aiosms.DeliveryUnknownError)
     assert len(fake.ledger) == 1
+
+
+async def test_finished_requests_leave_no_response_for_the_garbage_collector() -> None:
+    # A response left in a reference cycle waits for a collection, and collections
+    # grow costly with many requests in flight: every reply must be freed at once.
+    fake = FakeThousandSms()
+    async with fake.serve() as base_url, client(fake, base_url, max_concurrency=10) as sms:
+        assert (await sms.send(msgs(1)[0])).ok
+        gc.collect()
+        gc.disable()
+        try:
+            receipts = await sms.send_many(msgs(30))
+            left = [o for o in gc.get_objects() if isinstance(o, httpx.Response)]
+        finally:
+            gc.enable()
+    assert all(r.ok for r in receipts)
+    assert len(fake.ledger) == 31
+    assert left == []

@@ -137,6 +137,28 @@ async def test_a_redirect_is_never_followed() -> None:
     assert [c.url.host for c in calls] == ["fake.test", "fake.test"]
 
 
+async def test_a_cookie_set_by_the_gateway_is_never_sent_back() -> None:
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(404, headers={"set-cookie": "session=abc; Path=/"})
+
+    async with aiosms.MySms(
+        username="u",
+        password="test-password",
+        sender="MyShop",
+        base_url="http://fake.test/rest/sms/",
+        http_transport=httpx.MockTransport(handler),
+        retry=FAST,
+    ) as sms:
+        for _ in range(2):
+            with pytest.raises(aiosms.TransportError):
+                await sms.balance()
+    assert len(calls) == 2
+    assert [c.headers.get("cookie") for c in calls] == [None, None]
+
+
 # -- sends: never twice -----------------------------------------------------------------
 
 
