@@ -222,9 +222,9 @@ def test_campaign_run_and_a_worker_share_one_campaign_sending_each_row_once(
         ]  # fmt: skip
         with started(work, env) as worker, started(beside, env) as runner:
             worker_out, worker_err = worker.communicate(timeout=90)
-            _, runner_err = runner.communicate(timeout=90)
+            runner_out, runner_err = runner.communicate(timeout=90)
     assert worker.returncode == 0, worker_err
-    assert runner.returncode == 0, runner_err
+    assert runner.returncode == 0, runner_out + runner_err
     accepted = ledger_of(ledger)
     assert_sent_at_most_once(accepted)
     assert len(accepted) == rows

@@ -57,6 +57,8 @@ logger = logging.getLogger("aiosms.campaigns")
 DEFAULT_PACKET_SIZE = 1000
 DEFAULT_CLAIM_PACKETS = 4
 DEFAULT_LEASE = 60.0
+#: Seconds between looks at rows other workers hold (``run(wait_for_others=True)``).
+_HELD_POLL = 1.0
 _IMPORT_CHUNK = 5000
 _PAGE = 1000
 _UNSET: Any = object()
@@ -297,6 +299,12 @@ class Campaign:
         log("campaign %r: %d %s row(s) requeued to pending", self.name, count, state)
         return count
 
+    async def _held_elsewhere(self) -> bool:
+        """Nothing pending, but rows claimed or sending (by other workers, or leases
+        that have yet to lapse)."""
+        counts = await self.journal.counts(self.id)
+        return not counts["pending"] and bool(counts["claimed"] + counts["sending"])
+
     async def summary(self, *, sent: int = 0, stopped: tuple[str, str] | None = None) -> Summary:
         """Where the campaign stands: state, counts, parts and cost of accepted rows."""
         info = await self._info()
@@ -349,6 +357,7 @@ class Campaign:
         lease: float = DEFAULT_LEASE,
         linger: float = 0.05,
         wait_for_window: bool = False,
+        wait_for_others: bool = False,
     ) -> Summary:
         """Send what is pending; resumes where the last run stopped.
 
@@ -372,7 +381,10 @@ class Campaign:
         configuration fault, such as no sender for my-sms: the reason names it, the
         rows go back to ``pending``); ``window`` when the send window closes (or is
         closed) — ``wait_for_window=True`` sleeps until it opens instead;
-        ``interrupted`` after ``interrupt()``.
+        ``interrupted`` after ``interrupt()``; ``incomplete`` when nothing is left to
+        claim but other workers still hold rows — ``wait_for_others=True`` waits for
+        them instead (checking every second: they settle, or their lease lapses and
+        the rows come back here), so that the run ends ``done``.
         """
         _positive(packet_size, "packet_size", optional=False)
         _positive(claim_packets, "claim_packets", optional=False)
@@ -416,6 +428,9 @@ class Campaign:
                 self._runs.remove(run)
             sent += run.sent
             if run.stopped is not None and run.stopped[0] == "window" and wait_for_window:
+                continue
+            if run.stopped is None and wait_for_others and await self._held_elsewhere():
+                await anyio.sleep(_HELD_POLL)
                 continue
             return await self.summary(
                 sent=sent,

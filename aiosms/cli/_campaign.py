@@ -340,8 +340,13 @@ def run_campaign(
                 found,
                 lambda: _with_progress(
                     found,
+                    # To the end: the last rows other workers hold are waited for.
                     lambda: found.run(
-                        client, rate=rate, max_concurrency=max_concurrency, packet_size=packet_size
+                        client,
+                        rate=rate,
+                        max_concurrency=max_concurrency,
+                        packet_size=packet_size,
+                        wait_for_others=True,
                     ),
                 ),
             )
