@@ -188,7 +188,7 @@ async def test_breaking_out_of_send_all_withdraws_the_queue_and_reports_what_was
 async def test_a_send_all_still_reading_when_the_batcher_closes_ends_with_closed_error() -> None:
     fake = FakeMySms(balance=PLENTY)
     consumed: list[Receipt] = []
-    outcome: list[BaseException] = []
+    outcome: list[aiosms.ClosedError] = []
     enough = anyio.Event()
 
     async def stream(b: Batcher) -> None:

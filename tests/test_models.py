@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 import pytest
@@ -23,7 +23,7 @@ NUMBER = "79112223333"
 
 
 def _message(**overrides: object) -> aiosms.Message:
-    fields: dict[str, object] = {"to": NUMBER, "text": OTP_TEXT}
+    fields: dict[str, Any] = {"to": NUMBER, "text": OTP_TEXT}
     fields.update(overrides)
     return aiosms.Message(**fields)
 

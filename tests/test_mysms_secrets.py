@@ -90,9 +90,9 @@ async def test_the_password_appears_nowhere_whatever_happens(
         else:
             texts.append(repr(result))
             for item in result if isinstance(result, list) else [result]:
-                error = getattr(item, "error", None)
-                if error is not None:
-                    texts += _texts_of(error)
+                item_error = getattr(item, "error", None)
+                if item_error is not None:
+                    texts += _texts_of(item_error)
     texts += [record.getMessage() for record in caplog.records]
     texts += [repr(record.args) for record in caplog.records]
     assert caplog.records, "the requests left log records to check"

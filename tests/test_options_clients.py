@@ -54,7 +54,7 @@ def test_each_part_of_an_httpx_timeout_must_be_finite_and_positive(
     parts: dict[str, float | None] = {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}
     parts[phase] = value
     with pytest.raises(aiosms.ValidationError) as caught:
-        make(timeout=httpx.Timeout(**parts))  # type: ignore[arg-type]
+        make(timeout=httpx.Timeout(**parts))
     assert caught.value.field == f"timeout.{phase}"
 
 

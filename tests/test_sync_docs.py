@@ -15,7 +15,7 @@ import aiosms
 from aiosms.testing import FakeMySms, Fault
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "sync.md").read_text(encoding="utf-8")
-BLOCKS = re.findall(r"```python\n(.*?)```", DOC, re.DOTALL)
+BLOCKS: list[str] = re.findall(r"```python\n(.*?)```", DOC, re.DOTALL)
 
 
 def run(code: str, **names: Any) -> dict[str, Any]:

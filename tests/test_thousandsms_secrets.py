@@ -16,7 +16,7 @@ from decimal import Decimal
 import pytest
 
 import aiosms
-from aiosms import Message, RetryPolicy
+from aiosms import Message, Receipt, RetryPolicy, StatusReport
 from aiosms.testing import FakeThousandSms, Fault
 
 pytestmark = pytest.mark.anyio
@@ -108,7 +108,8 @@ async def batch(sms: aiosms.ThousandSms, fake: FakeThousandSms) -> object:
     messages = [Message(to=f"7916000000{i}", text="Hi") for i in range(3)]
     receipts = await sms.send_many(messages)
     reports = await sms.status_many(["1", *(r.message_id or "1" for r in receipts)])
-    errors = [item.error for item in [*receipts, *reports] if item.error is not None]
+    items: list[Receipt | StatusReport] = [*receipts, *reports]
+    errors = [item.error for item in items if item.error is not None]
     kinds = sorted(type(e).__name__ for e in errors)
     assert kinds == [
         "BlacklistedError",
