@@ -10,6 +10,7 @@ from decimal import Decimal
 import anyio
 import httpx
 import pytest
+from support import msg
 
 import aiosms
 from aiosms import DeliveryState, Message
@@ -34,10 +35,6 @@ def mysms_replying(body: bytes, **options: object) -> aiosms.MySms:
         retry=FAST,
         **options,  # type: ignore[arg-type]
     )
-
-
-def msg(text: str = "Hi", **kw: object) -> Message:
-    return Message(to="79112223333", text=text, **kw)  # type: ignore[arg-type]
 
 
 # -- my-sms replies ---------------------------------------------------------------------

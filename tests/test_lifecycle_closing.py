@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 import pytest
+from support import msg
 
 import aiosms
 from aiosms.testing import FakeGateway, FakeMySms, FakeThousandSms, Fault
@@ -21,10 +22,6 @@ pytestmark = pytest.mark.anyio
 
 PASSWORD = "pa55-w0rd-of-the-tests"
 SLOW = aiosms.RetryPolicy(initial_delay=5.0, max_delay=5.0, jitter=0.0)
-
-
-def msg(text: str = "Hello") -> aiosms.Message:
-    return aiosms.Message(to="79112223333", text=text)
 
 
 def make_fake(gateway: str) -> FakeMySms | FakeThousandSms:

@@ -8,9 +8,10 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from support import msg
 
 import aiosms
-from aiosms import DeliveryState, Message
+from aiosms import DeliveryState
 from aiosms.testing import FakeMySms, Fault
 
 pytestmark = pytest.mark.anyio
@@ -18,10 +19,6 @@ pytestmark = pytest.mark.anyio
 FORMATS = ["json", "xml"]
 METHODS = ["POST", "GET"]
 NO_RETRY_DELAY = aiosms.RetryPolicy(initial_delay=0.0, max_retry_after=0.0)
-
-
-def msg(to: str = "79112223333", text: str = "Hello", **kw: object) -> Message:
-    return Message(to=to, text=text, **kw)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
