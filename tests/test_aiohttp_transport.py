@@ -163,3 +163,13 @@ def test_the_aiohttp_transport_refuses_to_run_under_trio() -> None:
 
     with pytest.raises(RuntimeError, match="asyncio only"):
         anyio.run(under_trio, backend="trio")
+
+
+def test_a_batcher_over_the_aiohttp_transport_refuses_to_start_under_trio() -> None:
+    async def under_trio() -> None:
+        sms = aiosms.ThousandSms(email="a@b.c", password="p", transport="aiohttp")
+        async with aiosms.Batcher(sms):
+            pass
+
+    with pytest.raises(RuntimeError, match="asyncio only"):
+        anyio.run(under_trio, backend="trio")

@@ -224,3 +224,9 @@ def test_a_retry_after_that_is_not_a_finite_wait_never_makes_a_bad_sleep(
     wait = policy.delay(0, retry_after)
     assert math.isfinite(wait)
     assert 0 <= wait <= 30.0
+
+
+def test_a_bad_price_is_refused() -> None:
+    with pytest.raises(aiosms.ValidationError) as caught:
+        aiosms.MySms(username="u", password="p", price="-1")
+    assert caught.value.field == "price"

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 import pytest
-from support import assert_no_secret, exception_texts, log_texts
+from support import assert_no_secret, exception_texts, log_texts, msg
 
 import aiosms
 from aiosms import Message, Receipt, RetryPolicy, StatusReport
@@ -180,3 +180,13 @@ async def test_nothing_logged_over_a_real_socket_shows_the_password(
     assert any(r.name.startswith("httpcore") for r in caplog.records)
     assert_no_secret(SECRET, log_texts(caplog))
     assert_no_secret(SECRET, exception_texts(caught.value))
+
+
+async def test_the_1000sms_client_keeps_no_readable_password_after_sending(
+    fake_thousandsms: FakeThousandSms,
+) -> None:
+    sms = fake_thousandsms.client(password="S3cr3t-XYZ", sender="sms-tester")
+    fake_thousandsms.password = "S3cr3t-XYZ"
+    async with sms:
+        await sms.send(msg())
+    assert "S3cr3t-XYZ" not in repr(vars(sms))
