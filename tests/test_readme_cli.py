@@ -70,7 +70,7 @@ def test_examples_customers_csv_has_fake_numbers_and_one_invalid_row() -> None:
 
 def command_paths(text: str) -> list[tuple[str, ...]]:
     """``(group, command)`` pairs used in ``aiosms …`` lines of ``text``'s sh blocks."""
-    paths = []
+    paths: list[tuple[str, ...]] = []
     for block in re.findall(r"```sh\n(.*?)```", text, re.DOTALL):
         for line in block.replace("\\\n", " ").splitlines():
             words = shlex.split(line, comments=True)

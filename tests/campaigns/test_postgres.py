@@ -7,6 +7,7 @@ per test; the fake gateway's ledger is the truth about what was sent.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -127,7 +128,7 @@ async def test_a_worker_stalled_inside_a_transaction_does_not_stall_the_others(
         campaign = await campaign_with(stalled, 20)
         # A lease of 1 s: a session idle inside a transaction for half of it is ended.
         await stalled.heartbeat(campaign, "stalled", 1.0)
-        attempts = []
+        attempts: list[int] = []
 
         def hold_the_campaign_row(db: psycopg.Cursor[object]) -> int:
             db.execute("SELECT epoch FROM aiosms_campaigns WHERE id = %s FOR UPDATE", (campaign,))
@@ -174,7 +175,7 @@ async def test_two_runs_share_the_campaigns_rate(pg_conninfo: str) -> None:
         started = anyio.current_time()
         async with fake.client() as sms, anyio.create_task_group() as tg:
             for each in (campaign, again):
-                tg.start_soon(lambda c=each: c.run(sms, rate=100, packet_size=10, lease=0.9))
+                tg.start_soon(functools.partial(each.run, sms, rate=100, packet_size=10, lease=0.9))
         elapsed = anyio.current_time() - started
         counts = await campaign.counts()
     assert counts["accepted"] == 400

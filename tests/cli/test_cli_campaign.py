@@ -18,7 +18,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -70,7 +72,7 @@ def create(journal: Path, customers: Path, *more: str, name: str = "spring") -> 
     )  # fmt: skip
 
 
-def json_of(journal: Path, *args: str, code: int = 0) -> object:
+def json_of(journal: Path, *args: str, code: int = 0) -> Any:
     result = invoke("--journal", str(journal), "--output", "json", *args)
     assert result.exit_code == code, result.output
     return json.loads(result.stdout)
@@ -94,7 +96,7 @@ def test_create_imports_valid_rows_and_records_invalid_ones_as_skipped(
         "pending": 3,
     }
     assert "added 3, already present 0, skipped 1" in result.stderr
-    (skipped,) = json_of(journal, "campaign", "export", "spring", "--state", "skipped")  # type: ignore[misc]
+    (skipped,) = json_of(journal, "campaign", "export", "spring", "--state", "skipped")
     assert skipped["key"] == "c3"
     assert "line 4" in skipped["reason"]  # the CSV line, header included
 
@@ -123,8 +125,8 @@ def test_rows_are_keyed_by_line_number_without_a_key_column(journal: Path, custo
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     rows = json_of(journal, "campaign", "export", "lines")
-    assert sorted(row["key"] for row in rows) == ["2", "3", "4", "5"]  # type: ignore[union-attr]
-    assert {row["state"] for row in rows} == {"pending", "skipped"}  # type: ignore[union-attr]
+    assert sorted(row["key"] for row in rows) == ["2", "3", "4", "5"]
+    assert {row["state"] for row in rows} == {"pending", "skipped"}
 
 
 @pytest.mark.parametrize(
@@ -191,20 +193,20 @@ def test_dry_run_estimates_and_lists_invalid_rows_and_sends_nothing(
         "cost": "7.5",
         "balance": "1000.0000",
         "enough_balance": True,
-        "invalid_rows": [{"key": "c3", "reason": report["invalid_rows"][0]["reason"]}],  # type: ignore[index]
+        "invalid_rows": [{"key": "c3", "reason": report["invalid_rows"][0]["reason"]}],
     }
-    assert "line 4" in report["invalid_rows"][0]["reason"]  # type: ignore[index]
+    assert "line 4" in report["invalid_rows"][0]["reason"]
     status = json_of(journal, "campaign", "status", "spring")
-    assert status["counts"]["pending"] == 3  # type: ignore[index]
+    assert status["counts"]["pending"] == 3
 
 
 def test_dry_run_counts_stop_listed_numbers_out(journal: Path, customers: Path) -> None:
     create(journal, customers)
     assert invoke("--journal", str(journal), "stoplist", "add", "+79000000001").exit_code == 0
     report = json_of(journal, "--gateway", "fake", "campaign", "run", "spring", "--dry-run")
-    assert report["to_send"] == 2  # type: ignore[index]
-    assert report["stop_listed"] == 1  # type: ignore[index]
-    assert report["cost"] is None  # type: ignore[index]
+    assert report["to_send"] == 2
+    assert report["stop_listed"] == 1
+    assert report["cost"] is None
 
 
 def test_run_without_a_terminal_needs_confirm(journal: Path, customers: Path) -> None:
@@ -217,7 +219,7 @@ def test_run_without_a_terminal_needs_confirm(journal: Path, customers: Path) ->
         "--confirm", "autumn",
     )  # fmt: skip
     assert wrong.exit_code == 2
-    assert json_of(journal, "campaign", "status", "spring")["counts"]["pending"] == 3  # type: ignore[index]
+    assert json_of(journal, "campaign", "status", "spring")["counts"]["pending"] == 3
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -229,22 +231,22 @@ def test_run_sends_every_row_and_status_shows_every_state(
         journal, "--backend", backend, "--gateway", "fake", "campaign", "run", "spring",
         "--confirm", "spring", "--rate", "1000", "--max-concurrency", "2", "--packet-size", "2",
     )  # fmt: skip
-    assert summary["state"] == "done"  # type: ignore[index]
-    assert summary["accepted"] == 3  # type: ignore[index]
-    assert summary["sent"] == 3  # type: ignore[index]
+    assert summary["state"] == "done"
+    assert summary["accepted"] == 3
+    assert summary["sent"] == 3
     status = json_of(journal, "--backend", backend, "campaign", "status", "spring")
-    assert status["name"] == "spring"  # type: ignore[index]
-    assert status["state"] == "done"  # type: ignore[index]
-    assert set(status["counts"]) == EVERY_STATE  # type: ignore[index]
-    assert status["counts"]["accepted"] == 3  # type: ignore[index]
-    assert status["counts"]["skipped"] == 1  # type: ignore[index]
-    assert status["rate"] == 0.05  # type: ignore[index]  # 3 rows settled in the last minute
-    assert status["eta_seconds"] is None  # type: ignore[index]  # nothing left
+    assert status["name"] == "spring"
+    assert status["state"] == "done"
+    assert set(status["counts"]) == EVERY_STATE
+    assert status["counts"]["accepted"] == 3
+    assert status["counts"]["skipped"] == 1
+    assert status["rate"] == 0.05  # 3 rows settled in the last minute
+    assert status["eta_seconds"] is None  # nothing left
     # Running a finished campaign again sends nothing and ends the same way.
     again = json_of(
         journal, "--gateway", "fake", "campaign", "run", "spring", "--confirm", "spring"
     )
-    assert again["sent"] == 0  # type: ignore[index]
+    assert again["sent"] == 0
 
 
 def test_run_with_rejections_exits_3(
@@ -260,7 +262,7 @@ def test_run_with_rejections_exits_3(
     assert result.exit_code == 3, result.output
     assert json.loads(result.stdout)["rejected"] == 1
     assert "msg/s" not in result.stderr  # no progress drawn when stderr is not a terminal
-    (row,) = json_of(journal, "campaign", "export", "spring", "--state", "rejected")  # type: ignore[misc]
+    (row,) = json_of(journal, "campaign", "export", "spring", "--state", "rejected")
     assert row["key"] == "b2"
     assert row["phone"] == "7900*****02"
 
@@ -276,19 +278,19 @@ def test_unknown_outcomes_exit_4_and_are_requeued_only_with_accept_duplicates(
     assert result.exit_code == 4, result.output
     assert "never resent" in result.stderr
     unknown = json_of(journal, "campaign", "export", "spring", "--state", "unknown")
-    assert sorted(row["key"] for row in unknown) == ["a1", "b2", "d4"]  # type: ignore[union-attr]
+    assert sorted(row["key"] for row in unknown) == ["a1", "b2", "d4"]
     assert len(fake.ledger) == 3  # the gateway did send them: that is why they stay unknown
 
     refused = invoke(*common, "campaign", "requeue", "spring", "--state", "unknown")
     assert refused.exit_code == 2
     assert "--accept-duplicates" in refused.stderr
-    assert json_of(journal, "campaign", "status", "spring")["counts"]["unknown"] == 3  # type: ignore[index]
+    assert json_of(journal, "campaign", "status", "spring")["counts"]["unknown"] == 3
 
     requeued = json_of(
         journal, "campaign", "requeue", "spring", "--state", "unknown", "--accept-duplicates"
     )
     assert requeued == {"name": "spring", "state": "unknown", "requeued": 3}
-    assert json_of(journal, "campaign", "status", "spring")["counts"]["pending"] == 3  # type: ignore[index]
+    assert json_of(journal, "campaign", "status", "spring")["counts"]["pending"] == 3
 
 
 def test_a_paused_campaign_runs_nothing_and_exits_5_until_resumed(
@@ -297,7 +299,7 @@ def test_a_paused_campaign_runs_nothing_and_exits_5_until_resumed(
     create(journal, customers)
     common = ["--journal", str(journal), "--gateway", "fake"]
     assert invoke(*common, "campaign", "pause", "spring").exit_code == 0
-    assert json_of(journal, "campaign", "status", "spring")["state"] == "paused"  # type: ignore[index]
+    assert json_of(journal, "campaign", "status", "spring")["state"] == "paused"
     paused = invoke(*common, "campaign", "run", "spring", "--confirm", "spring")
     assert paused.exit_code == 5
     assert "campaign resume spring" in paused.stderr
@@ -363,9 +365,9 @@ def test_track_stores_delivery_states_and_report_counts_them(
     )  # fmt: skip
     assert tracked == {"name": "spring", "changes": 3, "delivered": 3}
     report = json_of(journal, "campaign", "report", "spring", "--csv", str(tmp_path / "r.csv"))
-    assert report["accepted"] == 3  # type: ignore[index]
-    assert report["delivery_delivered"] == 3  # type: ignore[index]
-    assert set(EVERY_STATE) <= set(report)  # type: ignore[arg-type]
+    assert report["accepted"] == 3
+    assert report["delivery_delivered"] == 3
+    assert set(EVERY_STATE) <= set(report)
 
 
 def test_report_csv_has_every_row_with_masked_numbers_unless_asked(
@@ -404,7 +406,7 @@ def test_list_shows_every_campaign_with_its_counts(journal: Path, customers: Pat
     create(journal, customers)
     create(journal, customers, name="autumn")
     listed = json_of(journal, "campaign", "list")
-    assert [(c["name"], c["state"], c["pending"]) for c in listed] == [  # type: ignore[union-attr]
+    assert [(c["name"], c["state"], c["pending"]) for c in listed] == [
         ("spring", "active", 3),
         ("autumn", "active", 3),
     ]
@@ -413,7 +415,7 @@ def test_list_shows_every_campaign_with_its_counts(journal: Path, customers: Pat
 def test_purge_deletes_only_campaigns_older_than_the_limit(journal: Path, customers: Path) -> None:
     create(journal, customers)
     assert json_of(journal, "campaign", "purge", "--older-than", "30") == []
-    assert len(json_of(journal, "campaign", "list")) == 1  # type: ignore[arg-type]
+    assert len(json_of(journal, "campaign", "list")) == 1
     time.sleep(0.01)
     assert json_of(journal, "campaign", "purge", "--older-than", "0") == [{"purged": "spring"}]
     assert json_of(journal, "campaign", "list") == []
@@ -450,7 +452,7 @@ def test_stop_listed_numbers_are_skipped_at_import(journal: Path, customers: Pat
     invoke("--journal", str(journal), "stoplist", "add", "79000000004")
     create(journal, customers)
     skipped = json_of(journal, "campaign", "export", "spring", "--state", "skipped")
-    assert {(r["key"], r["reason"]) for r in skipped} >= {("d4", "stop-listed")}  # type: ignore[union-attr]
+    assert {(r["key"], r["reason"]) for r in skipped} >= {("d4", "stop-listed")}
 
 
 def test_stoplist_add_refuses_a_bad_number(journal: Path) -> None:
@@ -467,7 +469,7 @@ def test_sigterm_drains_a_run_exits_5_and_leaves_nothing_claimed_or_unknown(
 ) -> None:
     fake, base_url = served
     fake.faults.add(Fault.latency(0.2), times=1000, endpoint="send")
-    fake.balance = 10_000
+    fake.balance = Decimal(10_000)
     rows = tmp_path / "rows.csv"
     rows.write_text("phone\n" + "".join(f"+7900000{i:04d}\n" for i in range(400)), encoding="utf-8")
     assert invoke("--journal", str(journal), "campaign", "create", "slow", "--csv", str(rows),
@@ -496,10 +498,10 @@ def test_sigterm_drains_a_run_exits_5_and_leaves_nothing_claimed_or_unknown(
     assert process.returncode == 5, stderr
     assert "SIGTERM" in stderr
     status = json_of(journal, "campaign", "status", "slow")
-    counts = status["counts"]  # type: ignore[index]
+    counts = status["counts"]
     settled = counts["accepted"]
-    assert status["rate"] == round(settled / 60, 3)  # type: ignore[index]
-    assert status["eta_seconds"] == round((400 - settled) / (settled / 60))  # type: ignore[index]
+    assert status["rate"] == round(settled / 60, 3)
+    assert status["eta_seconds"] == round((400 - settled) / (settled / 60))
     assert counts["claimed"] == 0
     assert counts["sending"] == 0
     # Drained: the packets on the wire settled, so nothing is left unknown.
@@ -558,7 +560,7 @@ def test_a_row_whose_text_comes_out_empty_is_skipped_with_its_line(
                     "--template", "{note}")  # fmt: skip
     assert result.exit_code == 0
     assert "added 1, already present 0, skipped 1" in result.stderr
-    (row,) = json_of(journal, "campaign", "export", "e", "--state", "skipped")  # type: ignore[misc]
+    (row,) = json_of(journal, "campaign", "export", "e", "--state", "skipped")
     assert row["key"] == "3"
     assert row["reason"].startswith("invalid: line 3: text")
 
@@ -584,7 +586,7 @@ def test_on_a_terminal_run_asks_before_sending(
         os.close(follower)
     assert process.returncode == code, stderr
     assert b"Send the pending messages of campaign 'spring'?" in stderr
-    counts = json_of(journal, "campaign", "status", "spring")["counts"]  # type: ignore[index]
+    counts = json_of(journal, "campaign", "status", "spring")["counts"]
     assert counts["accepted"] == accepted
 
 
@@ -597,8 +599,8 @@ def test_a_campaign_runs_through_the_1000sms_fake_too(
         journal, "--backend", backend, "--gateway", "fake", "--fake-flavour", "1000sms",
         "campaign", "run", "spring", "--confirm", "spring",
     )  # fmt: skip
-    assert summary["state"] == "done"  # type: ignore[index]
-    assert summary["accepted"] == 3  # type: ignore[index]
+    assert summary["state"] == "done"
+    assert summary["accepted"] == 3
 
 
 def test_dry_run_without_credentials_still_estimates(

@@ -14,7 +14,7 @@ from sync_support import served
 import aiosms
 from aiosms.testing import FakeMySms, Fault
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 SECTION = README[README.index("## Django and Celery") :]
 SECTION = SECTION[: SECTION.index("\n## ")]
 BLOCKS = re.findall(r"```python\n(.*?)```", SECTION, re.DOTALL)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+from support import msg
 from sync_support import loop_threads, mysms, served, thousandsms
 
 import aiosms
@@ -14,10 +15,6 @@ from aiosms import DeliveryState, Message
 from aiosms.testing import FakeMySms, FakeThousandSms, Fault
 
 SECRET = "S3cr3t-Pa55word-XYZ"
-
-
-def msg(text: str = "Hi", to: str = "79112223333") -> Message:
-    return Message(to=to, text=text)
 
 
 @pytest.fixture

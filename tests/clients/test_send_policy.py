@@ -19,7 +19,7 @@ import aiosms
 from aiosms import Message, RetryPolicy
 from aiosms._lifecycle import Lifecycle
 from aiosms._send_policy import read, send
-from aiosms._transport import TransportFailure, WireRequest, WireResponse
+from aiosms._transport import TransportFailure, WireRequest, WireResponse, provably_unsent
 
 pytestmark = pytest.mark.anyio
 
@@ -172,3 +172,23 @@ async def test_an_unexpected_exception_from_a_transport_is_an_unknown_outcome_by
     assert unknown.value.__context__ is None
     assert unknown.value.__cause__ is None
     assert r.attempts == 1
+
+
+def _disconnect() -> None:
+    raise httpx.RemoteProtocolError("Server disconnected")
+
+
+def _map_without_from() -> None:
+    try:
+        _disconnect()
+    except httpx.RemoteProtocolError:
+        raise httpx.ConnectTimeout("mapped without from") from None
+
+
+def test_a_connect_error_raised_while_handling_another_failure_is_not_proof() -> None:
+    try:
+        _map_without_from()
+    except httpx.ConnectTimeout as exc:
+        mapped = exc
+    # "from None" hides the context from tracebacks but does not erase it.
+    assert not provably_unsent(mapped)

@@ -6,12 +6,14 @@ shape; every error says whether its message may have been sent.
 
 from __future__ import annotations
 
+import pickle
 from datetime import datetime
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 import pytest
+from support import msg
 
 import aiosms
 from aiosms import DeliveryState
@@ -23,7 +25,7 @@ NUMBER = "79112223333"
 
 
 def _message(**overrides: object) -> aiosms.Message:
-    fields: dict[str, object] = {"to": NUMBER, "text": OTP_TEXT}
+    fields: dict[str, Any] = {"to": NUMBER, "text": OTP_TEXT}
     fields.update(overrides)
     return aiosms.Message(**fields)
 
@@ -416,3 +418,22 @@ def test_a_receipt_is_ok_when_the_gateway_took_the_message(
     # An error always means not ok, whatever the state says.
     error = aiosms.GatewayError(provider="my-sms", code=-14, text="error sending the message")
     assert aiosms.Receipt(message, "1", state, error).ok is False
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        aiosms.ValidationError("to", "must have 10 to 15 digits"),
+        aiosms.TransportError("refused", kind="ConnectError", may_have_been_sent=False),
+        aiosms.DeliveryUnknownError("lost", messages=[msg()], kind="ReadTimeout"),
+        aiosms.InsufficientFundsError(provider="my-sms", code=-13, text="no money"),
+        aiosms.ClosedError("closed"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_every_error_survives_pickling(error: aiosms.SmsError) -> None:
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert str(copy) == str(error)
+    assert vars(copy) == vars(error)
+    assert copy.may_have_been_sent is error.may_have_been_sent

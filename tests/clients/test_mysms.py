@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
+from support import msg
 
 import aiosms
-from aiosms import DeliveryState, Message
+from aiosms import DeliveryState
 from aiosms.testing import FakeMySms, Fault
 
 pytestmark = pytest.mark.anyio
 
+FAST = aiosms.RetryPolicy(initial_delay=0.0, max_retry_after=0.0)
+
 FORMATS = ["json", "xml"]
 METHODS = ["POST", "GET"]
 NO_RETRY_DELAY = aiosms.RetryPolicy(initial_delay=0.0, max_retry_after=0.0)
-
-
-def msg(to: str = "79112223333", text: str = "Hello", **kw: object) -> Message:
-    return Message(to=to, text=text, **kw)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -389,3 +390,137 @@ def test_format_and_method_are_fixed_once_the_client_is_built() -> None:
         sms.format = "json"  # type: ignore[misc]
     with pytest.raises(AttributeError):
         sms.method = "POST"  # type: ignore[misc]
+
+
+# -- odd replies ------------------------------------------------------------------------
+
+
+def mysms_replying(body: bytes, **options: Any) -> aiosms.MySms:
+    def reply(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body)
+
+    return aiosms.MySms(
+        username="u",
+        password="test-password",
+        sender="MyShop",
+        base_url="http://fake.test/rest/sms/",
+        http_transport=httpx.MockTransport(reply),
+        retry=FAST,
+        **options,
+    )
+
+
+async def test_a_refusal_with_null_data_is_the_typed_refusal_not_an_unknown_outcome() -> None:
+    async with mysms_replying(b'{"state": "-1", "data": null}') as sms:
+        with pytest.raises(aiosms.AuthenticationError):
+            await sms.send(msg())
+        with pytest.raises(aiosms.AuthenticationError):
+            await sms.status("abc")
+
+
+async def test_status_replies_in_another_order_are_matched_by_id() -> None:
+    body = b'{"state":"0","data":[{"id":"b","state":"4"},{"id":"a","state":"2"}]}'
+    async with mysms_replying(body) as sms:
+        reports = await sms.status_many(["a", "b"])
+    assert [(r.message_id, r.state) for r in reports] == [
+        ("a", DeliveryState.QUEUED),
+        ("b", DeliveryState.DELIVERED),
+    ]
+
+
+async def test_a_status_entry_for_an_id_not_asked_about_is_never_used() -> None:
+    body = b'{"state":"0","data":[{"id":"x","state":"4"},{"id":"y","state":"4"}]}'
+    async with mysms_replying(body) as sms:
+        reports = await sms.status_many(["a", "b"])
+        with pytest.raises(aiosms.ProtocolError):
+            await sms.status("a")
+    assert [r.state for r in reports] == [DeliveryState.UNKNOWN, DeliveryState.UNKNOWN]
+    assert all(isinstance(r.error, aiosms.ProtocolError) for r in reports)
+
+
+async def test_a_status_entry_with_a_blank_id_is_matched_by_position_when_counts_agree() -> None:
+    body = b'{"state":"0","data":[{"id":"a","state":"3"},{"id":"","state":"-10"}]}'
+    async with mysms_replying(body) as sms:
+        reports = await sms.status_many(["a", "b"])
+    assert [r.state for r in reports] == [DeliveryState.SENT, DeliveryState.REJECTED]
+    assert isinstance(reports[1].error, aiosms.MessageNotFoundError)
+
+
+async def test_a_json_reply_with_a_byte_order_mark_is_read() -> None:
+    body = '\ufeff{"state":"0","data":[{"id":"a","state":"2"}]}'.encode()
+    async with mysms_replying(body) as sms:
+        receipt = await sms.send(msg())
+    assert receipt.message_id == "a"
+
+
+async def test_a_reply_whose_compression_is_broken_is_an_unknown_outcome_on_a_send() -> None:
+    calls: list[str] = []
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(200, content=b"not gzip", headers={"content-encoding": "gzip"})
+
+    async with aiosms.MySms(
+        username="u",
+        password="test-password",
+        sender="MyShop",
+        base_url="http://fake.test/rest/sms/",
+        http_transport=httpx.MockTransport(reply),
+        retry=FAST,
+        method="GET",
+    ) as sms:
+        with pytest.raises(aiosms.DeliveryUnknownError) as send_error:
+            await sms.send(msg())
+        with pytest.raises(aiosms.TransportError) as read_error:
+            await sms.balance()
+    assert send_error.value.kind == "DecodingError"
+    assert read_error.value.kind == "DecodingError"
+    # Sent once; the read was retried.
+    assert calls.count("/rest/sms/send/json") == 1
+    assert calls.count("/rest/sms/credit/json") == 3
+    # Nothing of the request (whose GET URL holds the password) rides on the error.
+    assert "test-password" not in repr(vars(send_error.value))
+    assert send_error.value.__cause__ is None
+    assert send_error.value.__context__ is None
+    assert gzip  # the body above is deliberately not gzip
+
+
+async def test_a_price_gives_receipts_a_cost_of_price_times_parts(fake_mysms: FakeMySms) -> None:
+    async with fake_mysms.client(sender="MyShop", price=Decimal("2.10")) as sms:
+        short = await sms.send(msg("Hi"))
+        long = await sms.send(msg("Ж" * 150))
+    assert short.cost == Decimal("2.10")
+    assert long.cost == Decimal("6.30")
+
+
+async def test_a_refusal_of_the_whole_request_decides_even_when_its_data_is_junk() -> None:
+    # The request status is the gateway's answer for the packet; entries it cannot
+    # have processed do not make the refusal an unknown outcome.
+    async with mysms_replying(b'{"state": "-13", "data": "junk"}') as sms:
+        with pytest.raises(aiosms.InsufficientFundsError) as refused:
+            await sms.send(msg())
+    assert refused.value.may_have_been_sent is False
+
+
+async def test_one_unreadable_entry_makes_the_whole_accepted_packet_unknown() -> None:
+    body = b'{"state":"0","data":[{"id":"a","state":"2"},{"id":"b"},{"id":"c","state":"2"}]}'
+    async with mysms_replying(body) as sms:
+        receipts = await sms.send_many([msg("one"), msg("two"), msg("three")])
+    assert [r.state for r in receipts] == [DeliveryState.UNKNOWN] * 3
+    assert all(isinstance(r.error, aiosms.DeliveryUnknownError) for r in receipts)
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_a_packet_mixing_message_and_client_senders_carries_each_exactly(
+    fmt: str,
+) -> None:
+    fake = FakeMySms(senders=["MyShop", 'Say "Hi"', "O'Hara"])
+    senders = [None, 'Say "Hi"', None, "O'Hara", "MyShop"]
+    messages = [msg(f"text {n}", sender=s) for n, s in enumerate(senders)]
+    async with fake.client(sender="MyShop", format=fmt) as sms:
+        receipts = await sms.send_many(messages)
+    expected = [s or "MyShop" for s in senders]
+    assert [r.sender for r in receipts] == expected
+    assert [(e.sender, e.text) for e in fake.ledger] == [
+        (s, f"text {n}") for n, s in enumerate(expected)
+    ]

@@ -1,13 +1,18 @@
-"""The password never leaks: not in a repr, an exception, a traceback or a log record."""
+"""The my-sms password never leaks: not in a repr, an exception, a traceback or a log record.
+
+Every error is read through the shared oracle (tracebacks with frame locals, every
+chained cause or context), and every log record of every logger at DEBUG.
+"""
 
 from __future__ import annotations
 
 import logging
-import traceback
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from support import assert_no_secret, exception_texts, log_texts, msg
 
 import aiosms
 from aiosms.testing import FakeMySms, Fault
@@ -19,22 +24,6 @@ FAST = aiosms.RetryPolicy(initial_delay=0.0, max_retry_after=0.0)
 
 OUTCOMES = ["success", "rejection", "auth", "refused", "timeout", "malformed", "http_5xx"]
 CALLS = ["send", "send_many", "status", "status_many", "balance"]
-
-
-def _chain(error: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _texts_of(error: BaseException) -> list[str]:
-    texts = ["".join(traceback.format_exception(type(error), error, error.__traceback__))]
-    for link in _chain(error):
-        texts += [str(link), repr(link), repr(vars(link)) if hasattr(link, "__dict__") else ""]
-    return texts
 
 
 def _prepare(fake: FakeMySms, outcome: str) -> dict[str, Any]:
@@ -79,24 +68,47 @@ async def test_the_password_appears_nowhere_whatever_happens(
     fake = FakeMySms(password=SECRET)
     options = _prepare(fake, outcome)
     texts: list[str] = []
+    errors: list[BaseException] = []
     async with fake.client(
         password=SECRET, sender="MyShop", format=fmt, method=verb, **options
     ) as sms:
-        texts.append(repr(sms))
+        texts += [repr(sms), str(sms), repr(vars(sms))]
         try:
             result = await _call(sms, call)
         except aiosms.SmsError as error:
-            texts += _texts_of(error)
+            errors.append(error)
         else:
             texts.append(repr(result))
             for item in result if isinstance(result, list) else [result]:
-                error = getattr(item, "error", None)
-                if error is not None:
-                    texts += _texts_of(error)
-    texts += [record.getMessage() for record in caplog.records]
-    texts += [repr(record.args) for record in caplog.records]
+                item_error = getattr(item, "error", None)
+                if item_error is not None:
+                    errors.append(item_error)
     assert caplog.records, "the requests left log records to check"
-    leaks = [text for text in texts if SECRET in text]
-    assert leaks == []
-    # Texts and full numbers stay out of reprs too.
+    texts += log_texts(caplog)
+    assert_no_secret(SECRET, texts)
+    for failure in errors:
+        assert_no_secret(SECRET, exception_texts(failure))
+        # The request being sent is a local of some frames: the traceback a caller
+        # prints (without locals) is what must not show the text or the number.
+        texts += exception_texts(failure, frame_locals=False)
+    # Texts and full numbers stay out of reprs, errors and log records too.
     assert not [t for t in texts if "482913" in t or "79112223333" in t]
+
+
+async def test_nothing_logged_over_a_real_socket_shows_the_password(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    aiosms.install_log_filter()
+    caplog.set_level(logging.DEBUG)
+    fake = FakeMySms(password=SECRET, balance=Decimal("0"))
+    async with (
+        fake.serve() as base_url,
+        aiosms.MySms(
+            username=fake.username, password=SECRET, sender="MyShop", base_url=base_url
+        ) as sms,
+    ):
+        with pytest.raises(aiosms.InsufficientFundsError) as caught:
+            await sms.send(msg("Your code 482913"))
+    assert any(r.name.startswith("httpcore") for r in caplog.records)
+    assert_no_secret(SECRET, log_texts(caplog))
+    assert_no_secret(SECRET, exception_texts(caught.value))

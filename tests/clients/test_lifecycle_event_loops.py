@@ -17,13 +17,10 @@ from contextlib import contextmanager
 import pytest
 import trio
 from anyio.from_thread import start_blocking_portal
+from support import msg
 
 import aiosms
 from aiosms.testing import FakeGateway, FakeMySms, FakeThousandSms
-
-
-def msg(text: str) -> aiosms.Message:
-    return aiosms.Message(to="79112223333", text=text)
 
 
 @contextmanager

@@ -138,3 +138,12 @@ async def test_track_without_a_deadline_still_ends_when_every_state_is_final() -
         with anyio.fail_after(5):
             reports = [r async for r in batcher.track([receipt], interval=0.01, deadline=None)]
     assert [r.state for r in reports] == [DeliveryState.DELIVERED]
+
+
+async def test_an_async_on_receipt_hook_is_refused(fake_mysms: FakeMySms) -> None:
+    async def hook(receipt: aiosms.Receipt) -> None:
+        pass
+
+    with pytest.raises(aiosms.ValidationError) as caught:
+        aiosms.Batcher(fake_mysms.client(), on_receipt=hook)  # type: ignore[arg-type]
+    assert caught.value.field == "on_receipt"

@@ -234,7 +234,7 @@ async def test_an_unexpected_error_from_the_client_makes_its_packet_unknown_and_
         async def buggy(messages: Sequence[Message], wires: Sequence[object]) -> list[Receipt]:
             nonlocal calls
             calls += 1
-            receipts = await real(messages, wires)  # type: ignore[arg-type]
+            receipts = await real(messages, wires)
             if calls == 1:
                 raise KeyError("a bug after the request went")
             return receipts

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import anyio
 import pytest
+from support import msg
 
 import aiosms
 from aiosms import Batcher, DeliveryState, Message, Receipt
@@ -188,7 +189,7 @@ async def test_breaking_out_of_send_all_withdraws_the_queue_and_reports_what_was
 async def test_a_send_all_still_reading_when_the_batcher_closes_ends_with_closed_error() -> None:
     fake = FakeMySms(balance=PLENTY)
     consumed: list[Receipt] = []
-    outcome: list[BaseException] = []
+    outcome: list[aiosms.ClosedError] = []
     enough = anyio.Event()
 
     async def stream(b: Batcher) -> None:
@@ -392,3 +393,34 @@ async def test_send_all_source_failure_reaches_its_consumer_and_the_batcher_live
     # What the source gave before failing was sent and reported.
     assert keys(consumed) == [0, 1, 2, 3, 4]
     assert len(fake.ledger) == 6
+
+
+async def test_a_source_woken_as_the_batcher_closes_gets_a_receipt_and_a_closed_error() -> None:
+    fake = FakeMySms()
+    go = anyio.Event()
+    got: list[str] = []
+
+    async def source() -> AsyncIterator[Message]:
+        yield msg("first")
+        await go.wait()
+        yield msg("second")
+
+    async def consume(batcher: aiosms.Batcher) -> None:
+        try:
+            async for receipt in batcher.send_all(source()):
+                got.append(receipt.state.value)
+        except aiosms.ClosedError:
+            got.append("closed")
+
+    async with fake.client(sender="MyShop") as sms:
+        with anyio.fail_after(5):
+            async with (
+                anyio.create_task_group() as outer,
+                aiosms.Batcher(sms, max_batch_size=1, linger=0) as batcher,
+            ):
+                outer.start_soon(consume, batcher)
+                while not got:
+                    await anyio.sleep(0.01)
+                go.set()
+    assert got == ["queued", "rejected", "closed"]
+    assert [e.text for e in fake.ledger] == ["first"]

@@ -13,18 +13,16 @@ from typing import Any
 
 import anyio
 import pytest
+from support import msg
 
 import aiosms
+from aiosms import DeliveryState
 from aiosms.testing import FakeGateway, FakeMySms, FakeThousandSms, Fault
 
 pytestmark = pytest.mark.anyio
 
 PASSWORD = "pa55-w0rd-of-the-tests"
 SLOW = aiosms.RetryPolicy(initial_delay=5.0, max_delay=5.0, jitter=0.0)
-
-
-def msg(text: str = "Hello") -> aiosms.Message:
-    return aiosms.Message(to="79112223333", text=text)
 
 
 def make_fake(gateway: str) -> FakeMySms | FakeThousandSms:
@@ -226,3 +224,27 @@ async def test_closing_an_aiohttp_client_gives_typed_outcomes(in_flight: bool) -
     assert isinstance(error, expected)
     assert error.may_have_been_sent is in_flight
     assert_no_password_in_traceback(error, PASSWORD)
+
+
+async def test_send_many_on_a_client_closed_meanwhile_gives_every_message_a_receipt() -> None:
+    fake = FakeThousandSms(latency=0.05)
+    sms = fake.client(sender="sms-tester", max_concurrency=2)
+    receipts: list[aiosms.Receipt] = []
+
+    async def send() -> None:
+        receipts.extend(await sms.send_many([msg(str(i)) for i in range(6)]))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(send)
+        await anyio.sleep(0.07)
+        await sms.aclose()
+    assert len(receipts) == 6
+    sent = {e.text for e in fake.ledger}
+    for receipt in receipts:
+        if receipt.message.text in sent:
+            assert receipt.state in (DeliveryState.QUEUED, DeliveryState.UNKNOWN)
+        else:
+            assert receipt.error is not None
+            # Never reported as sent when the gateway did not take it.
+            assert receipt.state in (DeliveryState.REJECTED, DeliveryState.UNKNOWN)
+    assert any(isinstance(r.error, aiosms.ClosedError) for r in receipts)

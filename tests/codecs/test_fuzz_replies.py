@@ -66,7 +66,7 @@ READS: dict[str, Call] = {
     "balance": lambda sms: sms.balance(),
 }
 SENDS: dict[str, Call] = {"send": lambda sms: sms.send(MESSAGE)}
-CLIENTS = {
+CLIENTS: dict[str, Callable[..., aiosms.MySms | aiosms.ThousandSms]] = {
     "my-sms": lambda **kw: aiosms.MySms(
         username="u", password="test-password", sender="MyShop", **kw
     ),

@@ -9,15 +9,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from support import msg
 from sync_support import mysms, served
 
 import aiosms
 from aiosms import DeliveryState, Message, Receipt
 from aiosms.testing import FakeMySms, Fault
-
-
-def msg(text: str) -> Message:
-    return Message(to="79112223333", text=text)
 
 
 @pytest.fixture

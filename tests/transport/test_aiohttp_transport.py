@@ -7,6 +7,7 @@ import socket
 import aiohttp
 import anyio
 import pytest
+from support import msg
 
 import aiosms
 from aiosms._aiohttp import _provably_unsent
@@ -21,10 +22,6 @@ FAST = aiosms.RetryPolicy(initial_delay=0.0, max_retry_after=0.0)
 def anyio_backend() -> str:
     """aiohttp runs on asyncio only (the trio refusal is tested below, synchronously)."""
     return "asyncio"
-
-
-def msg(text: str = "Hello") -> aiosms.Message:
-    return aiosms.Message(to="79160000000", text=text)
 
 
 async def test_every_1000sms_call_works_over_aiohttp(fake_thousandsms: FakeThousandSms) -> None:
@@ -163,6 +160,16 @@ def test_the_aiohttp_transport_refuses_to_run_under_trio() -> None:
             email="a@b.c", password="p", sender="sms-tester", transport="aiohttp"
         ) as sms:
             await sms.profile()
+
+    with pytest.raises(RuntimeError, match="asyncio only"):
+        anyio.run(under_trio, backend="trio")
+
+
+def test_a_batcher_over_the_aiohttp_transport_refuses_to_start_under_trio() -> None:
+    async def under_trio() -> None:
+        sms = aiosms.ThousandSms(email="a@b.c", password="p", transport="aiohttp")
+        async with aiosms.Batcher(sms):
+            pass
 
     with pytest.raises(RuntimeError, match="asyncio only"):
         anyio.run(under_trio, backend="trio")

@@ -14,8 +14,8 @@ from sync_support import served
 import aiosms
 from aiosms.testing import FakeMySms, Fault
 
-DOC = (Path(__file__).resolve().parent.parent / "docs" / "sync.md").read_text(encoding="utf-8")
-BLOCKS = re.findall(r"```python\n(.*?)```", DOC, re.DOTALL)
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "sync.md").read_text(encoding="utf-8")
+BLOCKS: list[str] = re.findall(r"```python\n(.*?)```", DOC, re.DOTALL)
 
 
 def run(code: str, **names: Any) -> dict[str, Any]:

@@ -54,7 +54,7 @@ def test_each_part_of_an_httpx_timeout_must_be_finite_and_positive(
     parts: dict[str, float | None] = {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}
     parts[phase] = value
     with pytest.raises(aiosms.ValidationError) as caught:
-        make(timeout=httpx.Timeout(**parts))  # type: ignore[arg-type]
+        make(timeout=httpx.Timeout(**parts))
     assert caught.value.field == f"timeout.{phase}"
 
 
@@ -224,3 +224,9 @@ def test_a_retry_after_that_is_not_a_finite_wait_never_makes_a_bad_sleep(
     wait = policy.delay(0, retry_after)
     assert math.isfinite(wait)
     assert 0 <= wait <= 30.0
+
+
+def test_a_bad_price_is_refused() -> None:
+    with pytest.raises(aiosms.ValidationError) as caught:
+        aiosms.MySms(username="u", password="p", price="-1")
+    assert caught.value.field == "price"

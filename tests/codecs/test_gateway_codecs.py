@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 
 import cattrs
 import pytest
+from support import msg
 
 import aiosms
 from aiosms import DeliveryState, Message
@@ -24,6 +25,7 @@ from aiosms._wire import STRUCTURE_ERRORS
 from aiosms._wire import converter as shared_converter
 
 PASSWORD = "codec-Pw-1"
+TEXT = "Привет"
 
 
 def mysms(**options: object) -> MySmsCodec:
@@ -52,16 +54,12 @@ def thousandsms(**options: object) -> ThousandSmsCodec:
     return ThousandSmsCodec(**settings)  # type: ignore[arg-type]
 
 
-def msg(to: str = "79112223333", text: str = "Привет") -> Message:
-    return Message(to=to, text=text)
-
-
 # --- my-sms: requests -------------------------------------------------------------------
 
 
 def test_a_mysms_json_packet_is_the_documented_send_body() -> None:
     codec = mysms()
-    messages = [msg(), msg("79112223334", "Hi")]
+    messages = [msg(TEXT), msg("Hi", to="79112223334")]
     request = codec.send_request([codec.prepare(m) for m in messages])
     assert request.method == "POST"
     assert request.url == "https://my-sms.ru/rest/sms/send/json"
@@ -78,7 +76,7 @@ def test_a_mysms_json_packet_is_the_documented_send_body() -> None:
 
 def test_a_mysms_xml_packet_is_the_documented_send_body() -> None:
     codec = mysms(format="xml")
-    request = codec.send_request([codec.prepare(msg())])
+    request = codec.send_request([codec.prepare(msg(TEXT))])
     assert request.url == "https://my-sms.ru/rest/sms/send/xml"
     assert request.content is not None
     assert loads_xml(request.content) == {
@@ -89,7 +87,7 @@ def test_a_mysms_xml_packet_is_the_documented_send_body() -> None:
 
 def test_a_mysms_get_send_carries_the_documented_query() -> None:
     codec = mysms(method="GET")
-    request = codec.send_request([codec.prepare(msg())])
+    request = codec.send_request([codec.prepare(msg(TEXT))])
     assert request.method == "GET"
     assert request.url == "https://my-sms.ru/rest/sms/send/json"
     assert request.params == {
@@ -116,7 +114,7 @@ def test_a_mysms_schedule_is_sent_in_moscow_time_in_the_documented_format() -> N
 
 def test_a_mysms_message_without_any_sender_is_refused_before_a_request() -> None:
     with pytest.raises(aiosms.ValidationError) as refused:
-        mysms(sender=None).prepare(msg())
+        mysms(sender=None).prepare(msg(TEXT))
     assert refused.value.field == "sender"
 
 
@@ -137,7 +135,7 @@ def test_a_mysms_status_packet_and_balance_request_are_the_documented_bodies() -
 
 def test_a_mysms_codec_never_shows_its_password() -> None:
     codec = mysms()
-    request = codec.send_request([codec.prepare(msg())])
+    request = codec.send_request([codec.prepare(msg(TEXT))])
     assert PASSWORD not in repr(codec)
     assert PASSWORD not in repr(request)
 
@@ -147,7 +145,7 @@ def test_a_mysms_codec_never_shows_its_password() -> None:
 
 def test_the_documented_mysms_send_reply_becomes_a_queued_receipt() -> None:
     body = b'{"state": "0", "data": [{"id": "e061d23c-34dc-4903-88f0-e6a6f5f3a570", "state": "2"}]}'
-    (receipt,) = mysms(price=Decimal("2.5")).parse_send(body, [msg()], [])
+    (receipt,) = mysms(price=Decimal("2.5")).parse_send(body, [msg(TEXT)], [])
     assert receipt.message_id == "e061d23c-34dc-4903-88f0-e6a6f5f3a570"
     assert receipt.state is DeliveryState.QUEUED
     assert receipt.error is None
@@ -161,13 +159,13 @@ def test_the_documented_mysms_xml_send_reply_becomes_a_queued_receipt() -> None:
         b'<sendSMS xmlns:i="http://www.w3.org/2001/XMLSchema-instance"><state>0</state>'
         b"<data><message><id>e061d23c</id><state>2</state></message></data></sendSMS>"
     )
-    (receipt,) = mysms(format="xml").parse_send(body, [msg()], [])
+    (receipt,) = mysms(format="xml").parse_send(body, [msg(TEXT)], [])
     assert (receipt.message_id, receipt.state) == ("e061d23c", DeliveryState.QUEUED)
 
 
 def test_a_refused_message_in_a_mysms_packet_does_not_fail_the_others() -> None:
     body = b'{"state": "0", "data": [{"id": "a", "state": "2"}, {"id": "", "state": "-12"}]}'
-    ok, refused = mysms().parse_send(body, [msg(), msg("79112223334")], [])
+    ok, refused = mysms().parse_send(body, [msg(TEXT), msg(TEXT, to="79112223334")], [])
     assert ok.state is DeliveryState.QUEUED
     assert refused.state is DeliveryState.REJECTED
     assert refused.message_id is None
@@ -178,20 +176,20 @@ def test_a_refused_message_in_a_mysms_packet_does_not_fail_the_others() -> None:
 def test_a_mysms_reply_of_the_wrong_length_is_an_unknown_outcome() -> None:
     body = b'{"state": "0", "data": [{"id": "a", "state": "2"}]}'
     with pytest.raises(aiosms.DeliveryUnknownError) as unknown:
-        mysms().parse_send(body, [msg(), msg("79112223334")], [])
+        mysms().parse_send(body, [msg(TEXT), msg(TEXT, to="79112223334")], [])
     assert len(unknown.value.messages) == 2
 
 
 def test_a_mysms_request_refusal_raises_its_typed_error_and_an_internal_error_is_unknown() -> None:
     with pytest.raises(aiosms.AuthenticationError):
-        mysms().parse_send(b'{"state": "-1", "data": null}', [msg()], [])
+        mysms().parse_send(b'{"state": "-1", "data": null}', [msg(TEXT)], [])
     with pytest.raises(aiosms.DeliveryUnknownError):
-        mysms().parse_send(b'{"state": "-50"}', [msg()], [])
+        mysms().parse_send(b'{"state": "-50"}', [msg(TEXT)], [])
 
 
 def test_an_unreadable_mysms_send_reply_is_an_unknown_outcome() -> None:
     with pytest.raises(aiosms.DeliveryUnknownError):
-        mysms().parse_send(b"<html>502</html>", [msg()], [])
+        mysms().parse_send(b"<html>502</html>", [msg(TEXT)], [])
 
 
 def test_mysms_status_reports_are_matched_by_id_not_by_position() -> None:
@@ -225,7 +223,7 @@ def test_an_unreadable_mysms_balance_is_a_protocol_error() -> None:
 
 def test_a_1000sms_push_is_a_form_post_with_the_documented_fields() -> None:
     codec = thousandsms()
-    request = codec.send_request([codec.prepare(msg("79160000000", "Hi"))])
+    request = codec.send_request([codec.prepare(msg("Hi", to="79160000000"))])
     assert request.method == "POST"
     assert request.url == "http://api.1000sms.ru/"
     assert request.content is not None
@@ -253,7 +251,7 @@ def test_a_1000sms_get_carries_the_method_and_the_format_in_the_query() -> None:
 
 
 def test_a_1000sms_message_without_a_sender_goes_under_the_accounts_own() -> None:
-    wire = thousandsms(sender=None).prepare(msg("79160000000", "Hi"))
+    wire = thousandsms(sender=None).prepare(msg("Hi", to="79160000000"))
     assert "sender_name" not in wire
 
 
@@ -287,7 +285,7 @@ def test_a_1000sms_push_reply_gives_the_id_parts_and_cost_per_part_times_parts()
         b'{"msg": {"err_code": "0", "text": "OK", "type": "message"},'
         b' "data": {"id": "901", "credits": "1.50", "n_raw_sms": "2", "sender_name": "sms-tester"}}'
     )
-    message = msg("79160000000", "Hi")
+    message = msg("Hi", to="79160000000")
     (receipt,) = thousandsms().parse_send(body, [message], [{"sender_name": "sms-tester"}])
     assert receipt.message_id == "901"
     assert receipt.state is DeliveryState.QUEUED
@@ -299,14 +297,14 @@ def test_a_1000sms_push_reply_gives_the_id_parts_and_cost_per_part_times_parts()
 def test_a_1000sms_refusal_of_a_push_raises_its_typed_error() -> None:
     body = '{"msg": {"err_code": "618", "text": "Номер Абонента в Черном списке."}}'.encode()
     with pytest.raises(aiosms.BlacklistedError) as refused:
-        thousandsms().parse_send(body, [msg("79160000000", "Hi")], [{}])
+        thousandsms().parse_send(body, [msg("Hi", to="79160000000")], [{}])
     assert refused.value.code == 618
 
 
 def test_a_1000sms_push_reply_without_an_id_is_an_unknown_outcome() -> None:
     body = b'{"msg": {"err_code": "0"}, "data": {"n_raw_sms": "1"}}'
     with pytest.raises(aiosms.DeliveryUnknownError):
-        thousandsms().parse_send(body, [msg("79160000000", "Hi")], [{}])
+        thousandsms().parse_send(body, [msg("Hi", to="79160000000")], [{}])
 
 
 def test_a_1000sms_report_keeps_the_senders_user_id_apart_from_the_message_id() -> None:

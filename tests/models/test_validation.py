@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta, timezone
+from typing import Any, cast
 
 import pytest
 from hypothesis import given
@@ -265,7 +266,7 @@ def test_empty_or_blank_text_fails_on_text(text: str) -> None:
 @pytest.mark.parametrize("text", [None, 42, b"hello"])
 def test_text_that_is_not_a_string_fails_on_text(text: object) -> None:
     with pytest.raises(aiosms.ValidationError) as caught:
-        aiosms.Message(to="79160000000", text=text)
+        aiosms.Message(to="79160000000", text=cast(Any, text))
     assert caught.value.field == "text"
 
 
@@ -274,7 +275,7 @@ def test_text_that_is_not_a_string_fails_on_text(text: object) -> None:
 )
 def test_a_schedule_that_is_not_a_datetime_fails_on_at(at: object) -> None:
     with pytest.raises(aiosms.ValidationError) as caught:
-        aiosms.Message(to="79160000000", text="hi", at=at)
+        aiosms.Message(to="79160000000", text="hi", at=cast(Any, at))
     assert caught.value.field == "at"
     assert "datetime" in caught.value.rule
 
@@ -302,14 +303,14 @@ def test_a_ttl_that_is_not_positive_fails_on_ttl(ttl: int) -> None:
 @pytest.mark.parametrize("ttl", [True, False, 1.5, 60.0, "60"])
 def test_a_ttl_that_is_not_an_int_fails_on_ttl_and_bool_is_not_an_int(ttl: object) -> None:
     with pytest.raises(aiosms.ValidationError) as caught:
-        aiosms.Message(to="79160000000", text="hi", ttl=ttl)
+        aiosms.Message(to="79160000000", text="hi", ttl=cast(Any, ttl))
     assert caught.value.field == "ttl"
 
 
 @pytest.mark.parametrize("sender", [42, b"MyShop", ["MyShop"]])
 def test_a_sender_that_is_not_a_string_fails_on_sender(sender: object) -> None:
     with pytest.raises(aiosms.ValidationError) as caught:
-        aiosms.Message(to="79160000000", text="hi", sender=sender)
+        aiosms.Message(to="79160000000", text="hi", sender=cast(Any, sender))
     assert caught.value.field == "sender"
 
 

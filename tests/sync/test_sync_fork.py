@@ -18,10 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from support import msg
 from sync_support import mysms, served
 
 import aiosms
-from aiosms import Message
 from aiosms.testing import FakeMySms, Fault
 
 CHILD_TIMEOUT = 20.0
@@ -36,10 +36,6 @@ def fake() -> FakeMySms:
 def url(fake: FakeMySms) -> Iterator[str]:
     with served(fake) as base_url:
         yield base_url
-
-
-def msg(text: str) -> Message:
-    return Message(to="79112223333", text=text)
 
 
 def _fork() -> int:

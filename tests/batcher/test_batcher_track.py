@@ -166,3 +166,18 @@ async def test_tracking_1000sms_receipts_ends_in_delivered_or_undelivered() -> N
         by_key[i]: DeliveryState.UNDELIVERED if i == 3 else DELIVERED for i in range(5)
     }
     assert states_by_id(reports)[by_key[0] or ""] == [SENT, DELIVERED]
+
+
+async def test_tracking_a_bad_id_fails_at_once(fake_mysms: FakeMySms) -> None:
+    async with fake_mysms.client() as sms, aiosms.Batcher(sms) as batcher:
+        with anyio.fail_after(2), pytest.raises(aiosms.ValidationError):
+            async for _ in batcher.track([""], interval=0.01):
+                pass
+
+
+async def test_tracking_stops_on_a_refusal_that_would_repeat() -> None:
+    fake = FakeMySms(password="other-password")
+    async with fake.client(password="test-password") as sms, aiosms.Batcher(sms) as batcher:
+        with anyio.fail_after(2), pytest.raises(aiosms.AuthenticationError):
+            async for _ in batcher.track(["abc"], interval=0.01):
+                pass

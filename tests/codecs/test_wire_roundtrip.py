@@ -16,7 +16,7 @@ import aiosms
 from aiosms.testing import FakeMySms, FakeThousandSms
 
 texts = st.text(
-    st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=80
+    st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=80
 ) | st.sampled_from(
     ["  padded  ", "a\r\nb", "<tag>&amp;</tag>", "100% \"quoted\" 'x'", "€{}[]~|^\\"]
 )
