@@ -10,6 +10,7 @@ import anyio
 import httpcore
 import httpx
 import pytest
+from support import msg
 
 import aiosms
 from aiosms._transport import parse_retry_after, provably_unsent
@@ -18,10 +19,6 @@ from aiosms.testing import FakeMySms, Fault
 pytestmark = pytest.mark.anyio
 
 FAST = aiosms.RetryPolicy(initial_delay=0.0, max_retry_after=0.0)
-
-
-def msg(text: str = "Hello") -> aiosms.Message:
-    return aiosms.Message(to="79112223333", text=text)
 
 
 def closed_port() -> int:

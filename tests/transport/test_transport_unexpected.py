@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support import msg
 
 import aiosms
 from aiosms._transport import WireRequest, WireResponse
@@ -21,10 +22,6 @@ from aiosms._transport import WireRequest, WireResponse
 pytestmark = pytest.mark.anyio
 
 PASSWORD = "unexpected-pa55word"
-
-
-def msg() -> aiosms.Message:
-    return aiosms.Message(to="79112223333", text="Hello")
 
 
 class Exploding(httpx.AsyncBaseTransport):

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from anyio.abc import SocketAttribute, SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
+from support import msg
 
 import aiosms
 from aiosms._transport import deadline_of
@@ -46,10 +47,6 @@ def anyio_backend(stack: tuple[str, str]) -> str:
 @pytest.fixture
 def transport(stack: tuple[str, str]) -> str:
     return stack[0]
-
-
-def msg(text: str = "Hello") -> aiosms.Message:
-    return aiosms.Message(to="79112223333", text=text)
 
 
 def client(base_url: str, transport: str, **options: object) -> aiosms.MySms:

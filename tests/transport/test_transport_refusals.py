@@ -13,6 +13,7 @@ import time
 
 import anyio
 import pytest
+from support import msg
 
 import aiosms
 from aiosms._outcomes import stops_the_flow
@@ -21,10 +22,6 @@ from aiosms.testing import FakeGateway, FakeMySms, FakeThousandSms, Fault
 pytestmark = pytest.mark.anyio
 
 FAST = aiosms.RetryPolicy(initial_delay=0.0, max_retry_after=0.0)
-
-
-def msg(text: str = "Hello") -> aiosms.Message:
-    return aiosms.Message(to="79112223333", text=text)
 
 
 def make_fake(gateway: str) -> FakeMySms | FakeThousandSms:

@@ -20,6 +20,7 @@ import httpcore
 import httpx
 import pytest
 from anyio.abc import SocketAttribute, SocketStream
+from support import msg
 
 import aiosms
 from aiosms._transport import failure_reason
@@ -47,10 +48,6 @@ def anyio_backend(stack: tuple[str, str]) -> str:
 @pytest.fixture
 def transport(stack: tuple[str, str]) -> str:
     return stack[0]
-
-
-def msg() -> aiosms.Message:
-    return aiosms.Message(to="79112223333", text="Hello")
 
 
 def closed_port() -> int:

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 import aiosms
+from aiosms._client import BaseClient
 from aiosms._sharded import SHARD_CONNECTIONS, ShardedTransport
 from aiosms._transport import HttpxTransport
 from aiosms.testing import FakeThousandSms
@@ -30,7 +31,7 @@ def client(fake: FakeThousandSms, base_url: str, **options: object) -> aiosms.Th
     )
 
 
-def sharded(sms: aiosms.BaseClient) -> ShardedTransport:
+def sharded(sms: BaseClient) -> ShardedTransport:
     transport = sms._transport
     assert isinstance(transport, ShardedTransport)
     return transport
