@@ -31,7 +31,7 @@ from aiosms._lifecycle import Lifecycle
 from aiosms._many import fan_out
 from aiosms._models import DeliveryState, Message, Receipt, StatusReport
 from aiosms._outcomes import (
-    failed,
+    fail_each,
     require_id,
     require_message,
     unexpected,
@@ -346,7 +346,7 @@ class BaseClient:
             )
             return codec.parse_send(response.body, messages, wires)
         except SmsError as error:
-            return [failed(m, error.clone()) for m in messages]
+            return fail_each(messages, error)
         except Exception as error:
             # One packet's surprise is its messages' outcome, never the other packets'.
             return unexpected(self.provider, messages, error)

@@ -54,6 +54,11 @@ def failed(message: Message, error: SmsError) -> Receipt:
     return Receipt(message, None, state, error)
 
 
+def fail_each(messages: Sequence[Message], error: SmsError) -> list[Receipt]:
+    """One failed receipt per message, each with its own copy of ``error``."""
+    return [failed(m, error.clone()) for m in messages]
+
+
 def not_sent(cause: SmsError) -> SmsError:
     """A copy of an account-level refusal for a message that was never sent because of it."""
     error = cause.clone()
@@ -77,7 +82,7 @@ def unexpected(provider: str, messages: Sequence[Message], error: BaseException)
         messages=messages,
         kind=name,
     )
-    return [failed(m, unknown.clone()) for m in messages]
+    return fail_each(messages, unknown)
 
 
 def unexpected_read(provider: str, what: str, error: BaseException) -> ProtocolError:

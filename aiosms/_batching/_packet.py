@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -18,16 +18,11 @@ import anyio
 from aiosms._batching._primitives import Window
 from aiosms._errors import SmsError
 from aiosms._models import Message, Receipt, mask_phone
-from aiosms._outcomes import failed
+from aiosms._outcomes import fail_each
 
-__all__ = ["Collector", "Outlet", "Packet", "Waiter", "fail_each"]
+__all__ = ["Collector", "Outlet", "Packet", "Waiter"]
 
 logger = logging.getLogger("aiosms.batcher")
-
-
-def fail_each(messages: Sequence[Message], error: SmsError) -> list[Receipt]:
-    """One failed receipt per message, each with its own copy of ``error``."""
-    return [failed(m, error.clone()) for m in messages]
 
 
 class Collector:

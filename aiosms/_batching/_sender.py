@@ -18,11 +18,11 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from aiosms._batching._accumulator import Accumulator
-from aiosms._batching._packet import Packet, fail_each
+from aiosms._batching._packet import Packet
 from aiosms._batching._primitives import TokenBucket
 from aiosms._errors import ClosedError, DeliveryUnknownError, SmsError
 from aiosms._models import Message, Receipt
-from aiosms._outcomes import failed, not_sent, stops_the_flow
+from aiosms._outcomes import fail_each, failed, not_sent, stops_the_flow
 
 __all__ = ["Sender"]
 
