@@ -2,15 +2,19 @@
 
 The journal then asks the server, on a new connection, whether the transaction
 committed (``txid_status``): if it did, the call is not run again and its result
-stands; if not, it runs again. Both outcomes are provoked on a real cluster of
-their own (its configuration changes for a moment): the backend is terminated by
-``pg_terminate_backend`` from a second connection while the COMMIT waits, after
-the local commit (for a synchronous standby that never answers) or before it (on
-a deferred trigger waiting for a lock the test holds).
+stands; if not, it runs again; while the server has not finished with it, the
+journal waits. Each outcome is provoked on a real cluster of this module's own (its
+configuration changes for a moment), while the COMMIT waits on the server: after the
+local commit (for a synchronous standby that never answers) or before it (on a
+deferred trigger waiting for a lock the test holds). The session is ended from the
+server's side (``pg_terminate_backend`` from a second connection), or the client's
+end of the connection is shut down, as a network reset would.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -86,8 +90,8 @@ def runs(db: psycopg.Connection[Any]) -> int:
     return int(found[0]) if found[1] else 0
 
 
-async def terminate_when_waiting(db: psycopg.Connection[Any], wait_event: str) -> None:
-    """Terminate the journal's backend once it waits on ``wait_event`` (inside COMMIT)."""
+async def backend_waiting(db: psycopg.Connection[Any], wait_event: str) -> int:
+    """The pid of the journal's backend, once it waits on ``wait_event`` (inside COMMIT)."""
     query = (
         "SELECT pid FROM pg_stat_activity WHERE application_name = 'aiosms' "
         "AND datname = current_database() AND wait_event = %s"
@@ -100,12 +104,31 @@ async def terminate_when_waiting(db: psycopg.Connection[Any], wait_event: str) -
             if found:
                 break
             await anyio.sleep(0.05)
-        assert len(found) == 1, f"the journal's COMMIT never waited on {wait_event}"
-        ((pid,),) = found
-        ended = await anyio.to_thread.run_sync(
-            lambda: db.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,)).fetchone()
-        )
+    assert len(found) == 1, f"the journal's COMMIT never waited on {wait_event}"
+    return int(found[0][0])
+
+
+async def terminate_when_waiting(db: psycopg.Connection[Any], wait_event: str) -> None:
+    """End the journal's session from the server's side once it waits on ``wait_event``."""
+    pid = await backend_waiting(db, wait_event)
+    ended = await anyio.to_thread.run_sync(
+        lambda: db.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,)).fetchone()
+    )
     assert ended == (True,)
+
+
+def gate_commits_of_messages(db: psycopg.Connection[Any]) -> None:
+    """A check run at COMMIT, before the transaction is committed, that waits while the
+    test holds the advisory lock ``COMMIT_GATE``."""
+    db.execute(
+        "CREATE FUNCTION wait_at_commit() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN PERFORM pg_advisory_lock_shared({COMMIT_GATE}); "
+        f"PERFORM pg_advisory_unlock_shared({COMMIT_GATE}); RETURN NULL; END $$"
+    )
+    db.execute(
+        "CREATE CONSTRAINT TRIGGER wait_at_commit AFTER UPDATE ON aiosms_messages "
+        "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION wait_at_commit()"
+    )
 
 
 async def test_a_commit_whose_reply_was_lost_is_not_run_again_and_its_result_stands(
@@ -145,17 +168,7 @@ async def test_a_commit_the_server_never_completed_runs_again_on_a_new_connectio
     campaign, rows = await claimed_rows(pg, 3)
     with admin(conninfo) as db, admin(conninfo) as gate:
         count_updates_of_messages(db)
-        # Checked at COMMIT, before the transaction is committed: it waits while the
-        # test holds the gate.
-        db.execute(
-            "CREATE FUNCTION wait_at_commit() RETURNS trigger LANGUAGE plpgsql AS "
-            f"$$ BEGIN PERFORM pg_advisory_lock_shared({COMMIT_GATE}); "
-            f"PERFORM pg_advisory_unlock_shared({COMMIT_GATE}); RETURN NULL; END $$"
-        )
-        db.execute(
-            "CREATE CONSTRAINT TRIGGER wait_at_commit AFTER UPDATE ON aiosms_messages "
-            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION wait_at_commit()"
-        )
+        gate_commits_of_messages(db)
         gate.execute("SELECT pg_advisory_lock(%s)", (COMMIT_GATE,))
         changed: list[set[int]] = []
         async with anyio.create_task_group() as tg:
@@ -171,5 +184,39 @@ async def test_a_commit_the_server_never_completed_runs_again_on_a_new_connectio
         ran = runs(db)
     assert changed == [{1, 2, 3}]
     assert ran == 2
+    states = {(r.state.value, r.attempt) for r in await pg.rows(campaign)}
+    assert states == {("sending", "att-1")}
+
+
+async def test_a_commit_still_in_progress_when_the_connection_was_lost_is_waited_for(
+    pg: PostgresJournal, conninfo: str
+) -> None:
+    campaign, rows = await claimed_rows(pg, 3)
+    with admin(conninfo) as db, admin(conninfo) as gate:
+        count_updates_of_messages(db)
+        gate_commits_of_messages(db)
+        gate.execute("SELECT pg_advisory_lock(%s)", (COMMIT_GATE,))
+        changed: list[set[int]] = []
+        async with anyio.create_task_group() as tg:
+
+            async def begin_send() -> None:
+                changed.append(await pg.begin_send(campaign, "w", rows, "att-1"))
+
+            tg.start_soon(begin_send)
+            try:
+                await backend_waiting(db, "advisory")
+                # The connection breaks on the client's side (a reset from the network):
+                # the server, busy with the COMMIT, does not know yet, and the
+                # transaction stays in progress until the gate opens.
+                connection = pg._session._connection
+                assert connection is not None
+                with socket.socket(fileno=os.dup(connection.fileno())) as client_end:
+                    client_end.shutdown(socket.SHUT_RDWR)
+                await anyio.sleep(1.0)
+            finally:
+                gate.execute("SELECT pg_advisory_unlock(%s)", (COMMIT_GATE,))
+        ran = runs(db)
+    assert changed == [{1, 2, 3}]
+    assert ran == 1
     states = {(r.state.value, r.attempt) for r in await pg.rows(campaign)}
     assert states == {("sending", "att-1")}

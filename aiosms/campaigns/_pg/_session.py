@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -146,9 +147,21 @@ class Session:
             self._stall_set = self._stall_ms
 
     def _status(self, xid: int) -> str | None:
-        """``txid_status`` of ``xid`` on a new connection (its COMMIT's answer was lost)."""
-        found = self._open().execute("SELECT txid_status(%s)", (xid,)).fetchone()
-        return None if found is None else found[0]
+        """``txid_status`` of ``xid`` on a new connection (its COMMIT's answer was lost),
+        once it is no longer in progress, or after the stall limit and a second.
+
+        The server may not know yet that the old session is gone: still working on its
+        COMMIT (a WAL flush, a deferred check), or idle before one that never arrived,
+        which the stall limit ends.
+        """
+        connection = self._open()
+        deadline = time.monotonic() + self._stall_ms / 1000 + 1
+        while True:
+            found = connection.execute("SELECT txid_status(%s)", (xid,)).fetchone()
+            status = None if found is None else found[0]
+            if status != "in progress" or time.monotonic() > deadline:
+                return status
+            time.sleep(0.05)
 
     def _open(self) -> psycopg.Connection[Any]:
         try:
