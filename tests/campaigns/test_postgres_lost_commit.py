@@ -24,6 +24,7 @@ import pytest
 from postgres_support import Cluster, running_cluster
 
 from aiosms.campaigns import NewRow, PostgresJournal
+from aiosms.campaigns._pg._sql import Cursor
 
 pytestmark = pytest.mark.anyio
 
@@ -220,3 +221,40 @@ async def test_a_commit_still_in_progress_when_the_connection_was_lost_is_waited
     assert ran == 1
     states = {(r.state.value, r.attempt) for r in await pg.rows(campaign)}
     assert states == {("sending", "att-1")}
+
+
+async def test_a_lost_commit_that_committed_counts_even_on_the_calls_last_run(
+    pg: PostgresJournal, conninfo: str
+) -> None:
+    campaign, _ = await claimed_rows(pg, 2)
+    runs_seen: list[int] = []
+
+    def mark_rows(db: Cursor) -> int:
+        runs_seen.append(len(runs_seen) + 1)
+        if len(runs_seen) < 3:
+            # What the server answers when it breaks a deadlock: rolled back, run again.
+            db.execute(
+                "DO $$ BEGIN RAISE EXCEPTION 'deadlock' USING ERRCODE = 'deadlock_detected'; END $$"
+            )
+        db.execute("UPDATE aiosms_messages SET reason = 'marked' WHERE campaign = %s", (campaign,))
+        return len(runs_seen)
+
+    with admin(conninfo) as db:
+        count_updates_of_messages(db)
+        db.execute("ALTER SYSTEM SET synchronous_standby_names = 'nobody'")
+        db.execute("SELECT pg_reload_conf()")
+        results: list[int] = []
+        try:
+            async with anyio.create_task_group() as tg:
+
+                async def call() -> None:
+                    results.append(await pg._call(mark_rows))
+
+                tg.start_soon(call)
+                await terminate_when_waiting(db, "SyncRep")
+        finally:
+            db.execute("ALTER SYSTEM RESET synchronous_standby_names")
+            db.execute("SELECT pg_reload_conf()")
+        ran = runs(db)
+    assert (results, runs_seen, ran) == ([3], [1, 2, 3], 1)
+    assert {r.reason for r in await pg.rows(campaign)} == {"marked"}
