@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import subprocess
+import sys
 import time
 import warnings
 from collections import Counter
@@ -414,3 +416,20 @@ def test_the_test_cluster_fails_loudly_without_the_server_binaries(
         postgres_support.running_cluster(),
     ):
         pass
+
+
+def test_without_psycopg_campaigns_work_and_the_postgres_journal_says_what_to_install() -> None:
+    script = (
+        "import sys\n"
+        "sys.modules['psycopg'] = None  # not installed: importing it fails\n"
+        "from aiosms.campaigns import Campaign, SqliteJournal\n"
+        "try:\n"
+        "    from aiosms.campaigns import PostgresJournal\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == "PostgresJournal needs psycopg: pip install 'aiosms[postgres]'\n"
