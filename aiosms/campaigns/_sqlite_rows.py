@@ -27,7 +27,7 @@ from aiosms.campaigns._sqlite_schema import (
     recount,
     tally,
 )
-from aiosms.campaigns._sqlite_sending import live_claims
+from aiosms.campaigns._sqlite_sending import live_attempts, live_claims
 
 __all__ = [
     "counts",
@@ -39,11 +39,6 @@ __all__ = [
     "tracking_page",
 ]
 
-_ROW_COLUMNS = (
-    "id, key, phone, text, sender, parts, state, reason, attempt, owner, epoch, message_id, "
-    "error_class, error_code, error_text, cost, delivery, created_at, sent_at, settled_at, "
-    "delivery_at"
-)
 _FINAL_DELIVERY = ("delivered", "undelivered", "rejected")
 
 
@@ -124,6 +119,19 @@ def _present(
 
 # -- pages of rows -----------------------------------------------------------------------
 
+# A settled row takes its packet's attempt, owner, epoch and send time from the packet's
+# record; a row an older schema settled carries its own.
+_ROW_COLUMNS = (
+    "m.id, m.key, m.phone, m.text, m.sender, m.parts, m.state, m.reason, "
+    "COALESCE(a.attempt, m.attempt), COALESCE(a.owner, m.owner), COALESCE(a.epoch, m.epoch), "
+    "m.message_id, m.error_class, m.error_code, m.error_text, m.cost, m.delivery, "
+    "m.created_at, COALESCE(a.started_at, m.sent_at), m.settled_at, m.delivery_at"
+)
+_SELECT_ROWS = (
+    f"SELECT {_ROW_COLUMNS} FROM aiosms_messages AS m "
+    "LEFT JOIN aiosms_attempts AS a ON a.id = m.packet WHERE +m.campaign = ? "
+)
+
 
 def rows(
     db: sqlite3.Connection, campaign: int, state: str | None, after: int, limit: int
@@ -131,81 +139,109 @@ def rows(
     """A page of rows in id order after ``after``, optionally of one state."""
     if state is not None and state not in ALL_STATES:
         raise ValueError(f"unknown row state {state!r}")
-    claims = _Claims(live_claims(db, campaign))
-    if state == "claimed":
-        found = claims.rows(db, campaign, after, limit)
+    in_flight = _InFlight(db, campaign)
+    if state == "sending":
+        found = in_flight.sending(db, campaign, after, limit)
+    elif state == "claimed":
+        found = in_flight.claimed(db, campaign, after, limit)
     elif state == "pending":
-        found = _unclaimed(db, campaign, claims, after, limit)
+        found = in_flight.pending(db, campaign, after, limit)
     else:
         # Every state, or a settled one: by id (`+campaign`), not through an index to be
         # sorted.
-        where = "" if state is None else f"AND state = '{state}'"
+        where = "" if state is None else f"AND m.state = '{state}' "
         found = [
-            claims.shown(r)
+            in_flight.shown(r)
             for r in db.execute(
-                f"SELECT {_ROW_COLUMNS} FROM aiosms_messages WHERE +campaign = ? {where} "
-                "AND id > ? ORDER BY id LIMIT ?",
+                f"{_SELECT_ROWS}{where}AND m.id > ? ORDER BY m.id LIMIT ?",
                 (campaign, after, limit),
             )
         ]
     return [read_row(r, _stamp) for r in found]
 
 
-def _unclaimed(
-    db: sqlite3.Connection, campaign: int, claims: _Claims, after: int, limit: int
-) -> list[tuple[Any, ...]]:
-    """Up to ``limit`` pending rows after ``after`` that no live claim holds."""
-    found: list[tuple[Any, ...]] = []
-    while len(found) < limit:
-        page = db.execute(
-            f"SELECT {_ROW_COLUMNS} FROM aiosms_messages WHERE campaign = ? "
-            "AND state = 'pending' AND id > ? ORDER BY id LIMIT ?",
-            (campaign, after, limit),
-        ).fetchall()
-        found += [r for r in page if claims.holder(r[0]) is None]
-        if len(page) < limit:
-            break
-        after = page[-1][0]
-    return found[:limit]
+class _InFlight:
+    """A campaign's live claims and packets, to show a row still ``pending`` in the table
+    as it stands: sending (a live packet record lists it), claimed (in the range of a
+    claim with rows left to send) or pending."""
 
-
-class _Claims:
-    """A campaign's live claims, to tell which pending rows are claimed and by whom."""
-
-    def __init__(self, claims: list[tuple[int, int, str, int]]) -> None:
-        self.claims = claims
-        self.firsts = [c[0] for c in claims]
-
-    def holder(self, row_id: int) -> tuple[int, int, str, int] | None:
-        """The claim whose range holds ``row_id``, or None."""
-        at = bisect.bisect_right(self.firsts, row_id) - 1
-        if at >= 0 and row_id <= self.claims[at][1]:
-            return self.claims[at]
-        return None
+    def __init__(self, db: sqlite3.Connection, campaign: int) -> None:
+        self.claims = [c for c in live_claims(db, campaign) if c[4] > 0]
+        self.firsts = [c[0] for c in self.claims]
+        self.packets: dict[int, tuple[int, str, int, str, list[int], float]] = {}
+        for record in live_attempts(db, campaign):
+            self.packets.update(dict.fromkeys(record[4], record))
 
     def shown(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        """A selected row as a reader sees it: a pending row in a claim is ``claimed``."""
-        if row[6] != "pending" or (held := self.holder(row[0])) is None:
+        """``row`` with the state, owner, epoch, attempt and send time a reader sees."""
+        if row[6] != "pending":
             return row
-        return (*row[:6], "claimed", row[7], row[8], held[2], held[3], *row[11:])
+        packet = self.packets.get(row[0])
+        if packet is not None:
+            _, attempt, epoch, owner, _, started = packet
+            return (*row[:6], "sending", row[7], attempt, owner, epoch, *row[11:18], started,
+                    *row[19:])  # fmt: skip
+        at = bisect.bisect_right(self.firsts, row[0]) - 1
+        if at < 0 or row[0] > self.claims[at][1]:
+            return row
+        _, _, owner, epoch, _ = self.claims[at]
+        return (*row[:6], "claimed", row[7], row[8], owner, epoch, *row[11:])
 
-    def rows(
+    def sending(
+        self, db: sqlite3.Connection, campaign: int, after: int, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` sending rows after ``after``: those of live packet records,
+        and those an older schema marked sending in the row."""
+        ids = sorted(i for i in self.packets if i > after)[:limit]
+        found = []
+        for chunk in chunks(ids):
+            found += db.execute(
+                f"{_SELECT_ROWS}AND m.state = 'pending' AND m.id IN ({marks(len(chunk))})",
+                (campaign, *chunk),
+            ).fetchall()
+        found += db.execute(
+            f"{_SELECT_ROWS}AND m.state = 'sending' AND m.id > ? ORDER BY m.id LIMIT ?",
+            (campaign, after, limit),
+        ).fetchall()
+        found.sort(key=lambda r: r[0])
+        return [self.shown(r) for r in found[:limit]]
+
+    def claimed(
         self, db: sqlite3.Connection, campaign: int, after: int, limit: int
     ) -> list[tuple[Any, ...]]:
         """Up to ``limit`` claimed rows after ``after``, claim by claim."""
         found: list[tuple[Any, ...]] = []
-        for first, last, _, _ in self.claims:
+        for first, last, *_ in self.claims:
             if last <= after or len(found) >= limit:
                 continue
             found += [
-                self.shown(r)
+                shown
                 for r in db.execute(
-                    f"SELECT {_ROW_COLUMNS} FROM aiosms_messages WHERE +campaign = ? "
-                    "AND state = 'pending' AND id BETWEEN ? AND ? ORDER BY id LIMIT ?",
-                    (campaign, max(first, after + 1), last, limit - len(found)),
+                    f"{_SELECT_ROWS}AND m.state = 'pending' AND m.id BETWEEN ? AND ? ORDER BY m.id",
+                    (campaign, max(first, after + 1), last),
                 )
+                if (shown := self.shown(r))[6] == "claimed"
             ]
-        return found
+        return found[:limit]
+
+    def pending(
+        self, db: sqlite3.Connection, campaign: int, after: int, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` rows after ``after`` that are pending, neither claimed nor
+        sending."""
+        found: list[tuple[Any, ...]] = []
+        while len(found) < limit:
+            page = db.execute(
+                f"SELECT {_ROW_COLUMNS} FROM aiosms_messages AS m LEFT JOIN aiosms_attempts "
+                "AS a ON a.id = m.packet WHERE m.campaign = ? AND m.state = 'pending' "
+                "AND m.id > ? ORDER BY m.id LIMIT ?",
+                (campaign, after, limit),
+            ).fetchall()
+            found += [r for r in page if self.shown(r)[6] == "pending"]
+            if len(page) < limit:
+                break
+            after = page[-1][0]
+        return found[:limit]
 
 
 def tracking_page(
@@ -281,7 +317,9 @@ def purge_campaigns(db: sqlite3.Connection, before: float) -> list[str]:
             "WHERE m.campaign = c.id), 0) < ? "
             "AND NOT EXISTS (SELECT 1 FROM aiosms_messages m WHERE m.campaign = c.id "
             "AND m.state = 'sending') "
-            "AND NOT EXISTS (SELECT 1 FROM aiosms_claims k WHERE k.campaign = c.id) ORDER BY id",
+            "AND NOT EXISTS (SELECT 1 FROM aiosms_claims k WHERE k.campaign = c.id) "
+            "AND NOT EXISTS (SELECT 1 FROM aiosms_attempts a WHERE a.campaign = c.id "
+            "AND a.unsettled > 0) ORDER BY id",
             (before, before),
         ).fetchall()
         for campaign, name in found:
@@ -289,6 +327,7 @@ def purge_campaigns(db: sqlite3.Connection, before: float) -> list[str]:
                 "aiosms_messages",
                 "aiosms_counts",
                 "aiosms_claims",
+                "aiosms_attempts",
                 "aiosms_events",
                 "aiosms_workers",
             ):

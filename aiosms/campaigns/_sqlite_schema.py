@@ -5,12 +5,14 @@ Version history (``SCHEMA_VERSION``):
 
 1. One ``(campaign, state)`` index over every row.
 2. Partial indexes of pending and claimed rows, and a table of counts per state.
-3. Claims are records of their own (``aiosms_claims``: owner, epoch, lease, id range)
-   instead of a state written into every claimed row. A row stays ``pending`` in
-   ``aiosms_messages`` until ``begin_send`` turns it ``sending``; it is *claimed* while
-   it lies in the range of a live claim. Each row is written twice on its way (sending,
-   then settled) instead of three times, and releasing, expiring or extending a claim
-   touches one record instead of a thousand rows.
+3. Claims and packets are records of their own instead of states written into every
+   row: ``aiosms_claims`` (owner, epoch, lease, the id range taken, rows not yet sent)
+   and ``aiosms_attempts`` (one per packet: attempt id, owner, epoch, its row ids, rows
+   not yet settled), written before the packet's request leaves. A row stays
+   ``pending`` in ``aiosms_messages`` until it is settled, the only time it is
+   rewritten (with ``packet``, the number of its attempt record); until then it is
+   *sending* while a live attempt lists it, and *claimed* while it lies in a live
+   claim's range. Releasing, expiring or extending a claim touches one record.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ CREATE TABLE IF NOT EXISTS aiosms_messages (
     sent_at REAL,
     settled_at REAL,
     delivery_at REAL,
+    packet INTEGER,
     UNIQUE (campaign, key)
 );
 CREATE INDEX IF NOT EXISTS aiosms_messages_phone ON aiosms_messages (campaign, phone);
@@ -113,6 +116,17 @@ CREATE TABLE IF NOT EXISTS aiosms_claims (
     claimed_at REAL NOT NULL,
     PRIMARY KEY (campaign, epoch)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS aiosms_attempts (
+    id INTEGER PRIMARY KEY,
+    campaign INTEGER NOT NULL,
+    attempt TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    ids TEXT NOT NULL,
+    unsettled INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    UNIQUE (campaign, attempt, epoch)
+);
 CREATE TABLE IF NOT EXISTS aiosms_stoplist (
     phone TEXT PRIMARY KEY,
     reason TEXT NOT NULL,
@@ -143,6 +157,8 @@ CREATE TABLE IF NOT EXISTS aiosms_events (
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS aiosms_messages_pending ON aiosms_messages (campaign)
     WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS aiosms_attempts_live ON aiosms_attempts (campaign)
+    WHERE unsettled > 0;
 """
 
 
@@ -242,6 +258,7 @@ def _claims_become_records(db: sqlite3.Connection) -> None:
 
     A claim is provably unsent, and a worker of the older version still holding one
     can no longer send it: its fenced update looks for ``claimed`` rows and finds none.
+    Rows it left ``sending`` stay so, and start-up recovery finds them.
     """
     moved = db.execute(
         "SELECT campaign, COUNT(*) FROM aiosms_messages WHERE state = 'claimed' GROUP BY campaign"
@@ -253,6 +270,9 @@ def _claims_become_records(db: sqlite3.Connection) -> None:
     for campaign, count in moved:
         tally(db, campaign, {"claimed": -count, "pending": count})
     db.execute("DROP INDEX IF EXISTS aiosms_messages_claimed")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(aiosms_messages)")}
+    if "packet" not in columns:
+        db.execute("ALTER TABLE aiosms_messages ADD COLUMN packet INTEGER")
 
 
 def tally(db: sqlite3.Connection, campaign: int, changes: Mapping[str, int]) -> None:
@@ -271,17 +291,23 @@ def tally(db: sqlite3.Connection, campaign: int, changes: Mapping[str, int]) -> 
 
 
 def recount(db: sqlite3.Connection, campaign: int) -> None:
-    """Count a campaign's rows per state afresh (one pass over its rows and claims)."""
+    """Count a campaign's rows per state afresh (one pass over its rows and records)."""
     db.execute("DELETE FROM aiosms_counts WHERE campaign = ?", (campaign,))
     db.execute(
         "INSERT INTO aiosms_counts (campaign, state, n) SELECT campaign, state, COUNT(*) "
         "FROM aiosms_messages WHERE +campaign = ? GROUP BY state",
         (campaign,),
     )
+    # Claimed and sending rows are pending in the table: their records say how many.
     (claimed,) = db.execute(
         "SELECT COALESCE(SUM(remaining), 0) FROM aiosms_claims WHERE campaign = ?", (campaign,)
     ).fetchone()
-    tally(db, campaign, {"pending": -claimed, "claimed": claimed})
+    (sending,) = db.execute(
+        "SELECT COALESCE(SUM(unsettled), 0) FROM aiosms_attempts WHERE campaign = ? "
+        "AND unsettled > 0",
+        (campaign,),
+    ).fetchone()
+    tally(db, campaign, {"pending": -claimed - sending, "claimed": claimed, "sending": sending})
 
 
 def campaign_by_name(db: sqlite3.Connection, name: str) -> CampaignInfo | None:

@@ -1,15 +1,21 @@
 """How rows move through the SQLite journal: claimed, sent, settled, released, recovered.
 
 Plain functions of a connection, each one transaction; ``SqliteJournal`` runs them off
-the event loop. A claim is a record in ``aiosms_claims`` (owner, epoch, lease, the id
-range it took, how many of its rows are not yet sending); its rows stay ``pending`` in
-``aiosms_messages`` and count as claimed while the claim lives. Claims never overlap,
-so a pending row lies in at most one. ``begin_send`` turns a packet's rows ``sending``
-in one fenced update, committed before the request leaves; ``finish`` settles them.
+the event loop. A row stays ``pending`` in ``aiosms_messages`` until it is settled:
+
+- A claim is a record in ``aiosms_claims``: owner, epoch, lease, the id range it took
+  and how many of its rows are not yet sent. Its rows count as claimed while it lives.
+  Claims never overlap, so a pending row lies in at most one, and a claim keeps its
+  range until its packets are settled, so no other claim takes a row on the wire.
+- ``begin_send`` writes one record per packet in ``aiosms_attempts`` (attempt id,
+  owner, epoch, the row ids, how many are not settled yet), fenced on the claim and
+  committed before the request leaves: those rows are sending.
+- ``finish`` settles each row once, with the number of its packet record (``packet``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import time
@@ -32,6 +38,7 @@ __all__ = [
     "claim",
     "finish",
     "heartbeat",
+    "live_attempts",
     "live_claims",
     "recover",
     "release",
@@ -50,29 +57,64 @@ _CANDIDATES = (
     "ORDER BY m.id LIMIT ?"
 )
 _NO_END = 2**63 - 1
+_new_tuple = tuple.__new__
 
 
-def live_claims(db: sqlite3.Connection, campaign: int) -> list[tuple[int, int, str, int]]:
-    """The campaign's claims as ``(first id, last id, owner, epoch)``, by first id."""
-    rows: list[tuple[int, int, str, int]] = db.execute(
-        "SELECT first_id, last_id, owner, epoch FROM aiosms_claims WHERE campaign = ? "
-        "ORDER BY first_id",
+def live_claims(db: sqlite3.Connection, campaign: int) -> list[tuple[int, int, str, int, int]]:
+    """The campaign's claims as ``(first id, last id, owner, epoch, rows not yet sent)``,
+    by first id."""
+    rows: list[tuple[int, int, str, int, int]] = db.execute(
+        "SELECT first_id, last_id, owner, epoch, remaining FROM aiosms_claims "
+        "WHERE campaign = ? ORDER BY first_id",
         (campaign,),
     ).fetchall()
     return rows
 
 
-def _drop_claims(db: sqlite3.Connection, campaign: int, where: str, params: Sequence[Any]) -> int:
-    """End the claims ``where`` holds: their rows not yet sending are pending again
-    (provably unsent). Returns how many rows that was."""
+def live_attempts(
+    db: sqlite3.Connection, campaign: int, epoch: int | None = None
+) -> list[tuple[int, str, int, str, list[int], float]]:
+    """Packets with rows not settled yet, optionally of one claim: ``(record number,
+    attempt, epoch, owner, row ids, started at)``."""
+    query = (
+        "SELECT id, attempt, epoch, owner, ids, started_at FROM aiosms_attempts "
+        "WHERE campaign = ? AND unsettled > 0"
+    )
+    params: tuple[Any, ...] = (campaign,)
+    if epoch is not None:
+        query += " AND epoch = ?"
+        params += (epoch,)
+    return [(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in db.execute(query, params)]
+
+
+def _release_claims(
+    db: sqlite3.Connection, campaign: int, where: str, params: Sequence[Any]
+) -> int:
+    """Claims ``where`` holds give up their rows not yet sent (provably unsent: pending
+    again); those with no packet on the wire end. Returns how many rows went back."""
     condition = f"campaign = ? AND {where}"
     (rows,) = db.execute(
         f"SELECT COALESCE(SUM(remaining), 0) FROM aiosms_claims WHERE {condition}",
         (campaign, *params),
     ).fetchone()
-    db.execute(f"DELETE FROM aiosms_claims WHERE {condition}", (campaign, *params))
+    db.execute(
+        f"UPDATE aiosms_claims SET remaining = 0, lease_until = 0 WHERE {condition}",
+        (campaign, *params),
+    )
+    _end_idle_claims(db, campaign)
     tally(db, campaign, {"claimed": -rows, "pending": rows})
     return int(rows)
+
+
+def _end_idle_claims(db: sqlite3.Connection, campaign: int) -> None:
+    """Claims with nothing left to send and no packet on the wire end: their ranges
+    hold nothing more."""
+    db.execute(
+        "DELETE FROM aiosms_claims WHERE campaign = ? AND remaining <= 0 AND NOT EXISTS "
+        "(SELECT 1 FROM aiosms_attempts AS a WHERE a.campaign = aiosms_claims.campaign "
+        "AND a.epoch = aiosms_claims.epoch AND a.unsettled > 0)",
+        (campaign,),
+    )
 
 
 def claim(
@@ -82,7 +124,7 @@ def claim(
     now = time.time()
     with Transaction(db):
         # Rows whose worker let the lease lapse are provably unsent: back in line.
-        _drop_claims(db, campaign, "lease_until < ?", (now,))
+        _release_claims(db, campaign, "lease_until < ? AND remaining > 0", (now,))
         candidates = _candidates(db, campaign, limit)
         candidates = _skip_stop_listed(db, campaign, candidates, now)
         exhausted = False
@@ -101,14 +143,15 @@ def claim(
              len(candidates), now),
         )  # fmt: skip
         tally(db, campaign, {"pending": -len(candidates), "claimed": len(candidates)})
-    return Claim(epoch, [ClaimedRow(*c[:6]) for c in candidates], exhausted)
+    # tuple.__new__: a NamedTuple's own constructor costs a Python call per row.
+    return Claim(epoch, [_new_tuple(ClaimedRow, c[:6]) for c in candidates], exhausted)
 
 
 def _candidates(db: sqlite3.Connection, campaign: int, limit: int) -> list[tuple[Any, ...]]:
     """The first ``limit`` pending rows outside every live claim, all below the next
     live claim's range: the new claim's range overlaps none."""
     after = 0
-    for first, last, _, _ in live_claims(db, campaign):
+    for first, last, *_ in live_claims(db, campaign):
         found: list[tuple[Any, ...]] = db.execute(
             _CANDIDATES, (campaign, after, first, limit)
         ).fetchall()
@@ -163,9 +206,13 @@ def _within_budget(
 
 
 def begin_send(
-    db: sqlite3.Connection, campaign: int, owner: str, rows: Sequence[tuple[int, int]], attempt: str
+    db: sqlite3.Connection,
+    campaign: int,
+    owner: str,
+    rows: Sequence[tuple[int, int]],
+    attempt: str,
 ) -> set[int]:
-    """Turn a packet's rows ``sending``, fenced (see ``Journal.begin_send``)."""
+    """Record a packet as sending, fenced (see ``Journal.begin_send``)."""
     now = time.time()
     by_epoch: dict[int, list[int]] = {}
     for row_id, epoch in rows:
@@ -174,78 +221,75 @@ def begin_send(
     with Transaction(db):
         for epoch, ids in by_epoch.items():
             # The fence: the claim is still this owner's and its lease holds. Claimed
-            # again (a new epoch), expired or released, it is gone or someone else's.
+            # again (a new epoch), expired or released, it is gone or has nothing left.
             held = db.execute(
                 "SELECT first_id, last_id FROM aiosms_claims WHERE campaign = ? AND epoch = ? "
-                "AND owner = ? AND lease_until >= ?",
+                "AND owner = ? AND lease_until >= ? AND remaining > 0",
                 (campaign, epoch, owner, now),
             ).fetchone()
-            if held is None:
-                continue
-            mine = sorted({i for i in ids if held[0] <= i <= held[1]})
-            if mine:
-                changed |= _mark_sending(db, campaign, owner, epoch, attempt, now, mine)
+            if held is not None:
+                changed |= _record_packet(db, campaign, owner, epoch, attempt, now, held, ids)
     return changed
 
 
-def _mark_sending(
+def _record_packet(
     db: sqlite3.Connection,
     campaign: int,
     owner: str,
     epoch: int,
     attempt: str,
     now: float,
+    held: tuple[int, int],
     ids: list[int],
 ) -> set[int]:
-    """One claim's share of a packet: pending rows ``sending``; the ids it turned."""
-    update = (
-        "UPDATE aiosms_messages SET state = 'sending', attempt = ?, owner = ?, epoch = ?, "
-        # `+campaign`: find the rows by id, not by a walk of the pending index.
-        "sent_at = ? WHERE +campaign = ? AND state = 'pending' AND "
+    """One claim's share of a packet: its rows still pending and in no other packet
+    become this packet's; the ids it took."""
+    wanted = {i for i in ids if held[0] <= i <= held[1]}
+    for record in live_attempts(db, campaign, epoch):
+        wanted.difference_update(record[4])
+    if not wanted:
+        return set()
+    # Only rows still pending: not skipped as stop-listed when claimed, not settled.
+    taken = [
+        row_id
+        for (row_id,) in db.execute(
+            "SELECT id FROM aiosms_messages WHERE +campaign = ? AND state = 'pending' "
+            "AND id BETWEEN ? AND ?",
+            (campaign, min(wanted), max(wanted)),
+        )
+        if row_id in wanted
+    ]
+    if not taken:
+        return set()
+    db.execute(
+        "INSERT INTO aiosms_attempts (campaign, attempt, epoch, owner, ids, unsettled, "
+        "started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (campaign, attempt, epoch, owner, json.dumps(taken), len(taken), now),
     )
-    head = (attempt, owner, epoch, now, campaign)
-    if ids[-1] - ids[0] + 1 == len(ids):
-        # A packet of consecutive rows (the usual case): a range, not a list.
-        count = db.execute(update + "id BETWEEN ? AND ?", (*head, ids[0], ids[-1])).rowcount
-    else:
-        count = 0
-        for chunk in chunks(ids):
-            count += db.execute(update + f"id IN ({marks(len(chunk))})", (*head, *chunk)).rowcount
     db.execute(
         "UPDATE aiosms_claims SET remaining = remaining - ? WHERE campaign = ? AND epoch = ?",
-        (count, campaign, epoch),
+        (len(taken), campaign, epoch),
     )
-    # A claim whose rows are all on their way ends: its range holds nothing more.
-    db.execute(
-        "DELETE FROM aiosms_claims WHERE campaign = ? AND epoch = ? AND remaining <= 0",
-        (campaign, epoch),
-    )
-    tally(db, campaign, {"claimed": -count, "sending": count})
-    if count == len(ids):
-        return set(ids)
-    changed: set[int] = set()
-    for chunk in chunks(ids):
-        changed.update(
-            i
-            for (i,) in db.execute(
-                f"SELECT id FROM aiosms_messages WHERE attempt = ? AND id IN ({marks(len(chunk))})",
-                (attempt, *chunk),
-            )
-        )
-    return changed
+    tally(db, campaign, {"claimed": -len(taken), "sending": len(taken)})
+    return set(taken)
 
 
+# Numbered parameters: ?1 the row, ?2 its packet record (set, and matched on a late
+# outcome), ?3 the time; the rest what the receipt said.
 _ACCEPT = (
-    "UPDATE aiosms_messages SET state = 'accepted', message_id = ?, "
-    "parts = COALESCE(?, parts), cost = ?, delivery = ?, settled_at = ? "
-    "WHERE id = ? AND attempt = ? AND state = "
+    "UPDATE aiosms_messages SET state = 'accepted', packet = ?2, settled_at = ?3, "
+    "message_id = ?4, parts = COALESCE(?5, parts), cost = ?6, delivery = ?7 WHERE id = ?1 AND "
 )
 _SETTLE = (
-    "UPDATE aiosms_messages SET state = ?, message_id = ?, "
-    "parts = COALESCE(?, parts), cost = ?, error_class = ?, error_code = ?, "
-    "error_text = ?, delivery = ?, reason = ?, settled_at = ? "
-    "WHERE id = ? AND attempt = ? AND state = "
+    "UPDATE aiosms_messages SET state = ?8, packet = ?2, settled_at = ?3, message_id = ?4, "
+    "parts = COALESCE(?5, parts), cost = ?6, delivery = ?7, error_class = ?9, "
+    "error_code = ?10, error_text = ?11, reason = ?12 WHERE id = ?1 AND "
 )
+_FROM = {
+    "pending": "state = 'pending'",
+    # A late outcome: the row was marked unknown while its packet was on the wire.
+    "unknown": "state = 'unknown' AND packet = ?2",
+}
 
 
 def finish(
@@ -258,25 +302,21 @@ def finish(
 ) -> int:
     """Settle a packet's rows (see ``Journal.finish``); returns rows settled."""
     now = time.time()
-    accepted: list[tuple[Any, ...]] = []
-    others: dict[str, list[tuple[Any, ...]]] = {}
-    for o in outcomes:
-        if o.state == "accepted":
-            # Accepted rows, the bulk, bind only what they carry.
-            accepted.append((o.message_id, o.parts, o.cost, o.delivery, now, o.id, attempt))
-        else:
-            others.setdefault(o.state, []).append(
-                (
-                    o.state, o.message_id, o.parts, o.cost, o.error_class, o.error_code,
-                    o.error_text, o.delivery, o.reason, now, o.id, attempt,
-                )
-            )  # fmt: skip
     settled = 0
     with Transaction(db):
-        if accepted:
-            settled += _settle(db, campaign, _ACCEPT, "accepted", accepted)
-        for state, values in others.items():
-            settled += _settle(db, campaign, _SETTLE, state, values)
+        records = db.execute(
+            "SELECT id, ids FROM aiosms_attempts WHERE campaign = ? AND attempt = ?",
+            (campaign, attempt),
+        ).fetchall()
+        for packet, ids in records:
+            mine = set(json.loads(ids))
+            moved = _settle_packet(db, campaign, packet, now, [o for o in outcomes if o.id in mine])
+            db.execute(
+                "UPDATE aiosms_attempts SET unsettled = unsettled - ? WHERE id = ?",
+                (moved["pending"], packet),
+            )
+            settled += moved["pending"] + moved["unknown"]
+        _end_idle_claims(db, campaign)
         if stop_list:
             stoplist_add(db, stop_list, now)
         if pause is not None:
@@ -284,27 +324,59 @@ def finish(
     return settled
 
 
-def _settle(
-    db: sqlite3.Connection, campaign: int, update: str, state: str, values: Sequence[Any]
-) -> int:
-    """Settle rows ``sending`` (or ``unknown``: a late outcome) in ``state``; counted.
+def _settle_packet(
+    db: sqlite3.Connection, campaign: int, packet: int, now: float, outcomes: Sequence[Outcome]
+) -> dict[str, int]:
+    """Settle one packet record's rows; how many came from sending (``pending`` in the
+    table) and from ``unknown`` (late outcomes)."""
+    accepted: list[tuple[Any, ...]] = []
+    others: dict[str, list[tuple[Any, ...]]] = {}
+    for o in outcomes:
+        if o.state == "accepted":
+            # Accepted rows, the bulk, bind only what they carry.
+            accepted.append((o.id, packet, now, o.message_id, o.parts, o.cost, o.delivery))
+        else:
+            others.setdefault(o.state, []).append(
+                (
+                    o.id, packet, now, o.message_id, o.parts, o.cost, o.delivery, o.state,
+                    o.error_class, o.error_code, o.error_text, o.reason,
+                )
+            )  # fmt: skip
+    moved = {"pending": 0, "unknown": 0}
+    if accepted:
+        _settle(db, campaign, _ACCEPT, "accepted", accepted, moved)
+    for state, values in others.items():
+        _settle(db, campaign, _SETTLE, state, values, moved)
+    return moved
 
-    One pass per state the rows may come from, so that the counts know where they came
-    from; the second pass only if the first left some. Unknown rows are looked for first
-    when they are to become unknown again, so that no row is matched twice.
+
+def _settle(
+    db: sqlite3.Connection,
+    campaign: int,
+    update: str,
+    state: str,
+    values: Sequence[Any],
+    moved: dict[str, int],
+) -> None:
+    """Settle rows in ``state`` from sending or, for a late outcome, from ``unknown``;
+    counted in ``moved`` by where they came from.
+
+    The second pass only if the first left some. Unknown rows are looked for first when
+    they are to become unknown again, so that no row is matched twice.
     """
-    sources = ("unknown", "sending") if state == "unknown" else ("sending", "unknown")
+    sources = ("unknown", "pending") if state == "unknown" else ("pending", "unknown")
     settled = 0
     for source in sources:
         before = db.total_changes
-        db.executemany(f"{update}'{source}'", values)
-        moved = db.total_changes - before
-        if source != state:
-            tally(db, campaign, {source: -moved, state: moved})
-        settled += moved
+        db.executemany(update + _FROM[source], values)
+        count = db.total_changes - before
+        moved[source] += count
+        counted_as = "sending" if source == "pending" else source
+        if counted_as != state:
+            tally(db, campaign, {counted_as: -count, state: count})
+        settled += count
         if settled == len(values):
             break
-    return settled
 
 
 def stoplist_add(db: sqlite3.Connection, entries: Iterable[tuple[str, str]], now: float) -> int:
@@ -320,26 +392,39 @@ def stoplist_add(db: sqlite3.Connection, entries: Iterable[tuple[str, str]], now
 def release(db: sqlite3.Connection, campaign: int, owner: str) -> int:
     """End ``owner``'s claims and its worker record; returns rows back to pending."""
     with Transaction(db):
-        released = _drop_claims(db, campaign, "owner = ?", (owner,))
+        released = _release_claims(db, campaign, "owner = ?", (owner,))
         db.execute("DELETE FROM aiosms_workers WHERE owner = ?", (owner,))
     return released
 
 
+_LOST = (
+    "UPDATE aiosms_messages SET state = 'unknown', reason = 'worker lost', "
+    "error_class = 'WorkerLost', error_text = 'the worker stopped while the message was "
+    "being sent: it may have gone out', settled_at = ?"
+)
+
+
 def recover(db: sqlite3.Connection, campaign: int) -> tuple[int, int]:
-    """At start-up every earlier worker is gone: its sending rows become unknown (worker
-    lost) and its claims end. Returns (lost, released)."""
+    """At start-up every earlier worker is gone: its packets' unsettled rows become
+    unknown (worker lost) and its claims end. Returns (lost, released)."""
     now = time.time()
     with Transaction(db):
-        lost = db.execute(
-            "UPDATE aiosms_messages SET state = 'unknown', reason = 'worker lost', "
-            "error_class = 'WorkerLost', error_text = 'the worker stopped while "
-            "the message was being sent: it may have gone out', settled_at = ? "
-            # In no index: one pass over the table, once per run.
-            "WHERE +campaign = ? AND state = 'sending'",
-            (now, campaign),
+        lost = 0
+        for packet, *_, ids, _ in live_attempts(db, campaign):
+            for chunk in chunks(ids):
+                lost += db.execute(
+                    f"{_LOST}, packet = ? WHERE +campaign = ? AND state = 'pending' "
+                    f"AND id IN ({marks(len(chunk))})",
+                    (now, packet, campaign, *chunk),
+                ).rowcount
+            db.execute("UPDATE aiosms_attempts SET unsettled = 0 WHERE id = ?", (packet,))
+        # Rows an older schema marked sending in the row itself. In no index: one pass
+        # over the table, once per run.
+        lost += db.execute(
+            f"{_LOST} WHERE +campaign = ? AND state = 'sending'", (now, campaign)
         ).rowcount
         tally(db, campaign, {"sending": -lost, "unknown": lost})
-        released = _drop_claims(db, campaign, "1", ())
+        released = _release_claims(db, campaign, "1", ())
         if lost or released:
             log_event(
                 db, campaign, "recover", f"{lost} sending → unknown, {released} claimed → pending"
@@ -382,7 +467,7 @@ def requeue(db: sqlite3.Connection, campaign: int, state: str, reason: str | Non
     query = (
         "UPDATE aiosms_messages SET state = 'pending', attempt = NULL, owner = NULL, "
         "lease_until = NULL, message_id = NULL, error_class = NULL, error_code = NULL, "
-        "error_text = NULL, cost = NULL, delivery = NULL, reason = NULL, "
+        "error_text = NULL, cost = NULL, delivery = NULL, reason = NULL, packet = NULL, "
         # In no index: a pass over the table, in id order.
         f"sent_at = NULL, settled_at = NULL WHERE +campaign = ? AND state = '{state}'"
     )

@@ -100,13 +100,11 @@ async def test_every_row_is_marked_sending_before_its_request_reaches_the_gatewa
     class Spy(FakeTransport):
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
             body = json.loads(await request.aread())
-            numbers = [item["destination"] for item in body["data"]]
-            with sqlite3.connect(tmp_path / "campaigns.db") as db:
-                marks = ",".join("?" * len(numbers))
-                states = db.execute(
-                    f"SELECT state FROM aiosms_messages WHERE phone IN ({marks})", numbers
-                ).fetchall()
-            seen.append({s for (s,) in states})
+            numbers = {item["destination"] for item in body["data"]}
+            # Another connection sees only what is committed: the intent is durable.
+            async with SqliteJournal(tmp_path / "campaigns.db") as reader:
+                rows = await reader.rows(campaign.id)
+            seen.append({row.state.value for row in rows if row.phone in numbers})
             return await super().handle_async_request(request)
 
     campaign = await Campaign.create(journal, "intent", messages(60), sender=SENDER)

@@ -8,6 +8,7 @@ Real SQLite files in tmp_path, the in-process fake my-sms, asyncio and trio.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import Counter
 from decimal import Decimal
@@ -30,12 +31,30 @@ def messages(count: int) -> list[Message]:
 
 
 def as_schema(path: Path, version: int) -> None:
-    """Turn a journal file into what schema ``version`` (1 or 2) wrote: claims as rows
-    marked ``claimed`` with owner, epoch and lease; no claims table; schema 1 also its
-    state index and no counts table."""
+    """Turn a journal file into what schema ``version`` (1 or 2) wrote: packets and claims
+    as states of their rows (``sending`` with attempt, owner, epoch and send time;
+    ``claimed`` with owner, epoch and lease), no tables of claims and packets; schema 1
+    also its state index and no counts table."""
     with sqlite3.connect(path) as db:
+        packets = db.execute(
+            "SELECT id, attempt, owner, epoch, started_at, ids, unsettled FROM aiosms_attempts"
+        ).fetchall()
+        for packet, attempt, owner, epoch, started, ids, unsettled in packets:
+            db.execute(
+                "UPDATE aiosms_messages SET attempt = ?, owner = ?, epoch = ?, sent_at = ? "
+                "WHERE packet = ?",
+                (attempt, owner, epoch, started, packet),
+            )
+            if unsettled:
+                marks = ",".join("?" * len(json.loads(ids)))
+                db.execute(
+                    "UPDATE aiosms_messages SET state = 'sending', attempt = ?, owner = ?, "
+                    f"epoch = ?, sent_at = ? WHERE state = 'pending' AND id IN ({marks})",
+                    (attempt, owner, epoch, started, *json.loads(ids)),
+                )
         for campaign, epoch, owner, lease, first, last in db.execute(
-            "SELECT campaign, epoch, owner, lease_until, first_id, last_id FROM aiosms_claims"
+            "SELECT campaign, epoch, owner, lease_until, first_id, last_id FROM aiosms_claims "
+            "WHERE remaining > 0"
         ).fetchall():
             db.execute(
                 "UPDATE aiosms_messages SET state = 'claimed', owner = ?, epoch = ?, "
@@ -43,6 +62,8 @@ def as_schema(path: Path, version: int) -> None:
                 (owner, epoch, lease, campaign, first, last),
             )
         db.execute("DROP TABLE aiosms_claims")
+        db.execute("DROP TABLE aiosms_attempts")
+        db.execute("ALTER TABLE aiosms_messages DROP COLUMN packet")
         db.execute(
             "CREATE INDEX aiosms_messages_claimed ON aiosms_messages (campaign, lease_until) "
             "WHERE state = 'claimed'"
@@ -83,8 +104,8 @@ async def test_an_older_journal_is_migrated_with_its_counts_and_runs_to_the_end(
         before = await campaign.counts()
     as_schema(path, version)
     with sqlite3.connect(path) as db:
-        claimed = db.execute("SELECT COUNT(*) FROM aiosms_messages WHERE state = 'claimed'")
-        assert claimed.fetchone() == (5,)
+        found = dict(db.execute("SELECT state, COUNT(*) FROM aiosms_messages GROUP BY state"))
+        assert found == {"pending": 18, "claimed": 5, "sending": 3, "accepted": 4}
 
     async with SqliteJournal(path) as journal:
         assert await journal.schema_version() == 3
