@@ -100,13 +100,11 @@ async def test_every_row_is_marked_sending_before_its_request_reaches_the_gatewa
     class Spy(FakeTransport):
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
             body = json.loads(await request.aread())
-            numbers = [item["destination"] for item in body["data"]]
-            with sqlite3.connect(tmp_path / "campaigns.db") as db:
-                marks = ",".join("?" * len(numbers))
-                states = db.execute(
-                    f"SELECT state FROM aiosms_messages WHERE phone IN ({marks})", numbers
-                ).fetchall()
-            seen.append({s for (s,) in states})
+            numbers = {item["destination"] for item in body["data"]}
+            # Another connection sees only what is committed: the intent is durable.
+            async with SqliteJournal(tmp_path / "campaigns.db") as reader:
+                rows = await reader.rows(campaign.id)
+            seen.append({row.state.value for row in rows if row.phone in numbers})
             return await super().handle_async_request(request)
 
     campaign = await Campaign.create(journal, "intent", messages(60), sender=SENDER)
@@ -170,8 +168,9 @@ async def test_rows_left_sending_by_a_dead_worker_become_unknown_and_are_never_s
 
 
 class Meddling(SqliteJournal):
-    """A journal whose first packet's rows are changed by someone else just before the
-    fenced update: another worker claiming them (epoch) or the lease running out."""
+    """A journal whose first packet's claim is changed by someone else just before the
+    fenced update: another worker claiming its rows (owner, epoch) or its lease running
+    out. A claim is taken or lost whole: ``meddled`` holds every row of it."""
 
     def __init__(self, path: Path, change: str) -> None:
         super().__init__(path)
@@ -182,12 +181,24 @@ class Meddling(SqliteJournal):
         self, campaign: int, owner: str, rows: Sequence[tuple[int, int]], attempt: str
     ) -> set[int]:
         if not self.meddled:
-            self.meddled = [row_id for row_id, _ in rows]
-            marks = ",".join("?" * len(rows))
+            first = min(row_id for row_id, _ in rows)
             with sqlite3.connect(self.path) as other:
+                lowest, highest = other.execute(
+                    "SELECT first_id, last_id FROM aiosms_claims WHERE campaign = ? "
+                    "AND ? BETWEEN first_id AND last_id",
+                    (campaign, first),
+                ).fetchone()
+                self.meddled = [
+                    row_id
+                    for (row_id,) in other.execute(
+                        "SELECT id FROM aiosms_messages WHERE campaign = ? AND state = 'pending' "
+                        "AND id BETWEEN ? AND ?",
+                        (campaign, lowest, highest),
+                    )
+                ]
                 other.execute(
-                    f"UPDATE aiosms_messages SET {self.change} WHERE id IN ({marks})",
-                    self.meddled,
+                    f"UPDATE aiosms_claims SET {self.change} WHERE campaign = ? AND first_id = ?",
+                    (campaign, lowest),
                 )
         return await super().begin_send(campaign, owner, rows, attempt)
 
@@ -197,14 +208,15 @@ async def test_a_packet_whose_rows_another_worker_claimed_is_not_sent(tmp_path: 
     async with Meddling(
         tmp_path / "j.db", "owner = 'thief', epoch = epoch + 1000, lease_until = 1e12"
     ) as journal:
-        campaign = await Campaign.create(journal, "fenced", messages(40), sender=SENDER)
+        campaign = await Campaign.create(journal, "fenced", messages(80), sender=SENDER)
         async with fake.client() as sms:
-            summary = await campaign.run(sms, packet_size=10, max_concurrency=1)
+            summary = await campaign.run(sms, packet_size=10, max_concurrency=1, claim_packets=4)
         stolen = {row.phone for row in await journal.rows(campaign.id) if row.id in journal.meddled}
-    assert len(stolen) == 10
+    # The first claim (four packets of ten) is the thief's now: none of it goes out.
+    assert len(stolen) == 40
     assert not stolen & set(sent_phones(fake))
-    assert len(fake.ledger) == 30
-    assert (summary.counts["claimed"], summary.state) == (10, "incomplete")
+    assert len(fake.ledger) == 40
+    assert (summary.counts["claimed"], summary.state) == (40, "incomplete")
 
 
 async def test_a_packet_whose_lease_expired_is_not_sent_and_its_rows_are_claimed_again(
@@ -217,12 +229,12 @@ async def test_a_packet_whose_lease_expired_is_not_sent_and_its_rows_are_claimed
             with caplog.at_level(logging.WARNING, logger="aiosms.campaigns"):
                 summary = await campaign.run(sms, packet_size=10, max_concurrency=1)
             if summary.state != "done":
-                # The run had claimed everything before the lease ran out: the fenced
-                # rows went back to pending when it ended.
-                assert summary.counts["pending"] == 10
+                # The run had claimed everything before the lease ran out: the expired
+                # claim's rows went back to pending when it ended.
+                assert summary.counts["pending"] == len(journal.meddled)
                 summary = await campaign.run(sms, packet_size=10)
     assert "10 of 10 row(s) of a packet are no longer this worker's" in caplog.text
-    # The fenced packet made no request; its rows went later under a new claim, once.
+    # The fenced packets made no request; their rows went later under a new claim, once.
     assert [call.messages for call in fake.calls_to("send")] == [10, 10, 10, 10]
     assert summary.state == "done"
     assert sent_phones(fake) == Counter(phone(i) for i in range(40))

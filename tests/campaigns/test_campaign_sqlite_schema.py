@@ -1,12 +1,14 @@
-"""SqliteJournal's schema across versions: a journal written by the previous version
-(schema 1: one ``(campaign, state)`` index, no table of counts) opens, is migrated in
-place, keeps every row and count, and its campaign runs on to the end.
+"""SqliteJournal's schema across versions: a journal written by an earlier version
+(schema 1: one ``(campaign, state)`` index, no table of counts; schema 2: claims written
+into their rows) opens, is migrated in place, keeps every row and count (claimed rows,
+provably unsent, are pending again), and its campaign runs on to the end.
 
 Real SQLite files in tmp_path, the in-process fake my-sms, asyncio and trio.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import Counter
 from decimal import Decimal
@@ -28,14 +30,50 @@ def messages(count: int) -> list[Message]:
     return [Message(to=f"7911{i:07d}", text=f"Sale {i}", key=f"row-{i}") for i in range(count)]
 
 
-def as_schema_1(path: Path) -> None:
-    """Turn a journal file into what schema 1 wrote: its state index, no counts table."""
+def as_schema(path: Path, version: int) -> None:
+    """Turn a journal file into what schema ``version`` (1 or 2) wrote: packets and claims
+    as states of their rows (``sending`` with attempt, owner, epoch and send time;
+    ``claimed`` with owner, epoch and lease), no tables of claims and packets; schema 1
+    also its state index and no counts table."""
     with sqlite3.connect(path) as db:
-        db.execute("DROP TABLE aiosms_counts")
-        db.execute("DROP INDEX aiosms_messages_pending")
-        db.execute("DROP INDEX aiosms_messages_claimed")
-        db.execute("CREATE INDEX aiosms_messages_state ON aiosms_messages (campaign, state)")
-        db.execute("UPDATE aiosms_meta SET value = '1' WHERE key = 'schema_version'")
+        packets = db.execute(
+            "SELECT id, attempt, owner, epoch, started_at, ids, unsettled FROM aiosms_attempts"
+        ).fetchall()
+        for packet, attempt, owner, epoch, started, ids, unsettled in packets:
+            db.execute(
+                "UPDATE aiosms_messages SET attempt = ?, owner = ?, epoch = ?, sent_at = ? "
+                "WHERE packet = ?",
+                (attempt, owner, epoch, started, packet),
+            )
+            if unsettled:
+                marks = ",".join("?" * len(json.loads(ids)))
+                db.execute(
+                    "UPDATE aiosms_messages SET state = 'sending', attempt = ?, owner = ?, "
+                    f"epoch = ?, sent_at = ? WHERE state = 'pending' AND id IN ({marks})",
+                    (attempt, owner, epoch, started, *json.loads(ids)),
+                )
+        for campaign, epoch, owner, lease, first, last in db.execute(
+            "SELECT campaign, epoch, owner, lease_until, first_id, last_id FROM aiosms_claims "
+            "WHERE remaining > 0"
+        ).fetchall():
+            db.execute(
+                "UPDATE aiosms_messages SET state = 'claimed', owner = ?, epoch = ?, "
+                "lease_until = ? WHERE campaign = ? AND state = 'pending' AND id BETWEEN ? AND ?",
+                (owner, epoch, lease, campaign, first, last),
+            )
+        db.execute("DROP TABLE aiosms_claims")
+        db.execute("DROP TABLE aiosms_attempts")
+        db.execute("ALTER TABLE aiosms_messages DROP COLUMN packet")
+        db.execute(
+            "CREATE INDEX aiosms_messages_claimed ON aiosms_messages (campaign, lease_until) "
+            "WHERE state = 'claimed'"
+        )
+        if version == 1:
+            db.execute("DROP TABLE aiosms_counts")
+            db.execute("DROP INDEX aiosms_messages_pending")
+            db.execute("DROP INDEX aiosms_messages_claimed")
+            db.execute("CREATE INDEX aiosms_messages_state ON aiosms_messages (campaign, state)")
+        db.execute("UPDATE aiosms_meta SET value = ? WHERE key = 'schema_version'", (str(version),))
 
 
 def indexes(path: Path) -> set[str]:
@@ -47,8 +85,9 @@ def indexes(path: Path) -> set[str]:
         return {name for (name,) in rows}
 
 
-async def test_a_schema_1_journal_is_migrated_with_its_counts_and_runs_to_the_end(
-    tmp_path: Path,
+@pytest.mark.parametrize("version", [1, 2])
+async def test_an_older_journal_is_migrated_with_its_counts_and_runs_to_the_end(
+    tmp_path: Path, version: int
 ) -> None:
     path = tmp_path / "old.db"
     fake = FakeMySms(balance=Decimal(10**9))
@@ -63,22 +102,22 @@ async def test_a_schema_1_journal_is_migrated_with_its_counts_and_runs_to_the_en
                 for i, _ in first[:4]]  # fmt: skip
         await journal.finish(campaign.id, "attempt-1", done)
         before = await campaign.counts()
-    as_schema_1(path)
-    assert "aiosms_messages_state" in indexes(path)
+    as_schema(path, version)
+    with sqlite3.connect(path) as db:
+        found = dict(db.execute("SELECT state, COUNT(*) FROM aiosms_messages GROUP BY state"))
+        assert found == {"pending": 18, "claimed": 5, "sending": 3, "accepted": 4}
 
     async with SqliteJournal(path) as journal:
-        assert await journal.schema_version() == 2
+        assert await journal.schema_version() == 3
         campaign = await Campaign.open(journal, "old")
-        assert await campaign.counts() == before
+        migrated = await campaign.counts()
         async with fake.client() as sms:
             summary = await campaign.run(sms, packet_size=5)
     assert before == {"pending": 18, "claimed": 5, "sending": 3, "accepted": 4,
                       "rejected": 0, "unknown": 0, "skipped": 0}  # fmt: skip
-    assert indexes(path) == {
-        "aiosms_messages_phone",
-        "aiosms_messages_pending",
-        "aiosms_messages_claimed",
-    }
+    # The old worker's claimed rows were never sent: pending again.
+    assert migrated == {**before, "pending": 23, "claimed": 0}
+    assert indexes(path) == {"aiosms_messages_phone", "aiosms_messages_pending"}
     # The 3 rows found sending become unknown (never resent); the other 23 go out once.
     assert (summary.state, summary.counts["accepted"], summary.counts["unknown"]) == (
         "done",
@@ -89,7 +128,7 @@ async def test_a_schema_1_journal_is_migrated_with_its_counts_and_runs_to_the_en
     assert max(Counter(entry.phone for entry in fake.ledger).values()) == 1
     with sqlite3.connect(path) as db:
         events = db.execute("SELECT detail FROM aiosms_events WHERE kind = 'migrate'").fetchall()
-    assert events == [("schema 1 → 2",)]
+    assert events == [(f"schema {version} → 3",)]
 
 
 async def test_counts_kept_by_the_journal_equal_a_count_of_its_rows(tmp_path: Path) -> None:

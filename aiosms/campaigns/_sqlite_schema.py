@@ -1,0 +1,342 @@
+"""The SQLite journal's file: its schema, its migrations, its connection settings, and
+the small statements every other part of the journal shares.
+
+Version history (``SCHEMA_VERSION``):
+
+1. One ``(campaign, state)`` index over every row.
+2. Partial indexes of pending and claimed rows, and a table of counts per state.
+3. Claims and packets are records of their own instead of states written into every
+   row: ``aiosms_claims`` (owner, epoch, lease, the id range taken, rows not yet sent)
+   and ``aiosms_attempts`` (one per packet: attempt id, owner, epoch, its row ids, rows
+   not yet settled), written before the packet's request leaves. A row stays
+   ``pending`` in ``aiosms_messages`` until it is settled, the only time it is
+   rewritten (with ``packet``, the number of its attempt record); until then it is
+   *sending* while a live attempt lists it, and *claimed* while it lies in a live
+   claim's range. Releasing, expiring or extending a claim touches one record.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiosms.campaigns._models import CampaignInfo
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Transaction",
+    "campaign_by_name",
+    "campaign_info",
+    "chunks",
+    "configure",
+    "create_private_file",
+    "log_event",
+    "marks",
+    "prepare_schema",
+    "recount",
+    "set_campaign_state",
+    "tally",
+]
+
+logger = logging.getLogger("aiosms.campaigns")
+
+SCHEMA_VERSION = 3
+#: Ids per ``IN (…)`` list: under SQLite's oldest limit on bound parameters (999).
+CHUNK = 500
+_T = TypeVar("_T")
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS aiosms_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS aiosms_campaigns (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL DEFAULT 'active',
+    reason TEXT,
+    settings TEXT NOT NULL,
+    epoch INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS aiosms_messages (
+    id INTEGER PRIMARY KEY,
+    campaign INTEGER NOT NULL REFERENCES aiosms_campaigns(id),
+    key TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    text TEXT NOT NULL,
+    sender TEXT,
+    at TEXT,
+    ttl INTEGER,
+    parts INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT,
+    attempt TEXT,
+    owner TEXT,
+    epoch INTEGER,
+    lease_until REAL,
+    message_id TEXT,
+    error_class TEXT,
+    error_code INTEGER,
+    error_text TEXT,
+    cost TEXT,
+    delivery TEXT,
+    delivery_code INTEGER,
+    created_at REAL NOT NULL,
+    claimed_at REAL,
+    sent_at REAL,
+    settled_at REAL,
+    delivery_at REAL,
+    packet INTEGER,
+    UNIQUE (campaign, key)
+);
+CREATE INDEX IF NOT EXISTS aiosms_messages_phone ON aiosms_messages (campaign, phone);
+CREATE TABLE IF NOT EXISTS aiosms_counts (
+    campaign INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (campaign, state)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS aiosms_claims (
+    campaign INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    lease_until REAL NOT NULL,
+    first_id INTEGER NOT NULL,
+    last_id INTEGER NOT NULL,
+    remaining INTEGER NOT NULL,
+    claimed_at REAL NOT NULL,
+    PRIMARY KEY (campaign, epoch)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS aiosms_attempts (
+    id INTEGER PRIMARY KEY,
+    campaign INTEGER NOT NULL,
+    attempt TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    ids TEXT NOT NULL,
+    unsettled INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    UNIQUE (campaign, attempt, epoch)
+);
+CREATE TABLE IF NOT EXISTS aiosms_stoplist (
+    phone TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    added_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS aiosms_workers (
+    owner TEXT PRIMARY KEY,
+    campaign INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    heartbeat REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS aiosms_events (
+    id INTEGER PRIMARY KEY,
+    campaign INTEGER,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT
+);
+"""
+
+# Every state change used to move a row between two entries of one (campaign, state)
+# index. Only the hot lookup is indexed now: `pending` rows (claims search them), by a
+# partial index a row enters at import and leaves once, when it is sent. Counts per
+# state live in `aiosms_counts`, kept by every statement that changes a row's state (see
+# `tally`); queries for other states walk the table in id order (`+campaign` keeps SQLite
+# from going through another index and sorting). Queries name the state as a literal: a
+# partial index applies only where SQLite can prove the query is within it.
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS aiosms_messages_pending ON aiosms_messages (campaign)
+    WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS aiosms_attempts_live ON aiosms_attempts (campaign)
+    WHERE unsettled > 0;
+"""
+
+
+def chunks(items: Sequence[_T], size: int = CHUNK) -> Iterator[Sequence[_T]]:
+    """``items`` in slices of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def marks(count: int) -> str:
+    """``count`` placeholders for an ``IN (…)`` list."""
+    return ",".join("?" * count)
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` with mode 0600 if it is missing; warn if an existing one is wider."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            logger.warning(
+                "the journal %s holds personal data but is readable by others (mode %o)",
+                path,
+                mode,
+            )
+        return
+    os.close(fd)
+
+
+def configure(connection: sqlite3.Connection) -> None:
+    """WAL, durable commits, foreign keys and a larger cache, or an error."""
+    connection.execute("PRAGMA busy_timeout = 10000")
+    mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise RuntimeError(f"the journal needs WAL mode; SQLite chose {mode!r}")
+    # Every commit reaches the disk before it returns: intent before effect.
+    connection.execute("PRAGMA synchronous = FULL")
+    connection.execute("PRAGMA foreign_keys = ON")
+    # A campaign of a million rows touches many pages per claim and packet: 32 MB of
+    # cache (SQLite's default is 2 MB) keeps them in memory.
+    connection.execute("PRAGMA cache_size = -32768")
+
+
+class Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on any error)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def prepare_schema(db: sqlite3.Connection, path: Path) -> None:
+    """Create the schema, or bring an older one up to ``SCHEMA_VERSION``."""
+    for statement in _TABLES.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    found = db.execute("SELECT value FROM aiosms_meta WHERE key = 'schema_version'").fetchone()
+    version = SCHEMA_VERSION if found is None else int(found[0])
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"the journal's schema is version {version}; this aiosms knows version {SCHEMA_VERSION}"
+        )
+    if version < 2:
+        db.execute("DROP INDEX IF EXISTS aiosms_messages_state")
+        db.execute("DELETE FROM aiosms_counts")
+        db.execute(
+            "INSERT INTO aiosms_counts (campaign, state, n) "
+            "SELECT campaign, state, COUNT(*) FROM aiosms_messages GROUP BY campaign, state"
+        )
+    if version < 3:
+        _claims_become_records(db)
+    for statement in _INDEXES.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    if found is None:
+        db.execute(
+            "INSERT INTO aiosms_meta (key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+    elif version < SCHEMA_VERSION:
+        db.execute(
+            "UPDATE aiosms_meta SET value = ? WHERE key = 'schema_version'",
+            (str(SCHEMA_VERSION),),
+        )
+        log_event(db, None, "migrate", f"schema {version} → {SCHEMA_VERSION}")
+        logger.info("journal %s: schema %d migrated to %d", path, version, SCHEMA_VERSION)
+
+
+def _claims_become_records(db: sqlite3.Connection) -> None:
+    """Schema 3: rows an older version left ``claimed`` go back to ``pending``.
+
+    A claim is provably unsent, and a worker of the older version still holding one
+    can no longer send it: its fenced update looks for ``claimed`` rows and finds none.
+    Rows it left ``sending`` stay so, and start-up recovery finds them.
+    """
+    moved = db.execute(
+        "SELECT campaign, COUNT(*) FROM aiosms_messages WHERE state = 'claimed' GROUP BY campaign"
+    ).fetchall()
+    db.execute(
+        "UPDATE aiosms_messages SET state = 'pending', owner = NULL, lease_until = NULL "
+        "WHERE state = 'claimed'"
+    )
+    for campaign, count in moved:
+        tally(db, campaign, {"claimed": -count, "pending": count})
+    db.execute("DROP INDEX IF EXISTS aiosms_messages_claimed")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(aiosms_messages)")}
+    if "packet" not in columns:
+        db.execute("ALTER TABLE aiosms_messages ADD COLUMN packet INTEGER")
+
+
+def tally(db: sqlite3.Connection, campaign: int, changes: Mapping[str, int]) -> None:
+    """Add ``changes`` (rows per state, negative for rows that left it) to the counts.
+
+    Called in the transaction of every statement that moves rows between states, with
+    the rows it moved, so the counts stay exact.
+    """
+    values = [(campaign, state, n) for state, n in changes.items() if n]
+    if values:
+        db.executemany(
+            "INSERT INTO aiosms_counts (campaign, state, n) VALUES (?, ?, ?) "
+            "ON CONFLICT (campaign, state) DO UPDATE SET n = n + excluded.n",
+            values,
+        )
+
+
+def recount(db: sqlite3.Connection, campaign: int) -> None:
+    """Count a campaign's rows per state afresh (one pass over its rows and records)."""
+    db.execute("DELETE FROM aiosms_counts WHERE campaign = ?", (campaign,))
+    db.execute(
+        "INSERT INTO aiosms_counts (campaign, state, n) SELECT campaign, state, COUNT(*) "
+        "FROM aiosms_messages WHERE +campaign = ? GROUP BY state",
+        (campaign,),
+    )
+    # Claimed and sending rows are pending in the table: their records say how many.
+    (claimed,) = db.execute(
+        "SELECT COALESCE(SUM(remaining), 0) FROM aiosms_claims WHERE campaign = ?", (campaign,)
+    ).fetchone()
+    (sending,) = db.execute(
+        "SELECT COALESCE(SUM(unsettled), 0) FROM aiosms_attempts WHERE campaign = ? "
+        "AND unsettled > 0",
+        (campaign,),
+    ).fetchone()
+    tally(db, campaign, {"pending": -claimed - sending, "claimed": claimed, "sending": sending})
+
+
+def campaign_by_name(db: sqlite3.Connection, name: str) -> CampaignInfo | None:
+    """The campaign called ``name``, or None."""
+    row = db.execute(
+        "SELECT id, name, state, reason, settings FROM aiosms_campaigns WHERE name = ?", (name,)
+    ).fetchone()
+    return None if row is None else campaign_info(row)
+
+
+def campaign_info(row: Sequence[Any]) -> CampaignInfo:
+    """A selected ``id, name, state, reason, settings`` as a ``CampaignInfo``."""
+    return CampaignInfo(row[0], row[1], row[2], row[3], json.loads(row[4]))
+
+
+def set_campaign_state(
+    db: sqlite3.Connection, campaign: int, state: str, reason: str | None
+) -> None:
+    """Mark the campaign ``state`` with ``reason``, logged as an event."""
+    db.execute(
+        "UPDATE aiosms_campaigns SET state = ?, reason = ?, updated_at = ? WHERE id = ?",
+        (state, reason, time.time(), campaign),
+    )
+    log_event(db, campaign, state, reason)
+
+
+def log_event(db: sqlite3.Connection, campaign: int | None, kind: str, detail: str | None) -> None:
+    """Append an event to the campaign's log (``aiosms_events``)."""
+    db.execute(
+        "INSERT INTO aiosms_events (campaign, at, kind, detail) VALUES (?, ?, ?, ?)",
+        (campaign, time.time(), kind, detail),
+    )

@@ -1,0 +1,157 @@
+"""Claims beside each other: several owners, several campaigns, packets across claims,
+leases kept alive, rows requeued while a claim lives. Runs against every backend in
+``BACKENDS``: a claim is a record of its own in SQLite and a mark on each row in
+PostgreSQL, and the contract is the same.
+"""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from aiosms.campaigns import Journal, NewRow, Outcome
+
+pytestmark = pytest.mark.anyio
+
+LEASE = 60.0
+
+
+def row(i: int, *, parts: int = 1) -> NewRow:
+    return NewRow(str(i), f"7911{i:07d}", f"text {i}", "MyShop", None, None, parts, "pending", None)
+
+
+async def campaign_with(journal: Journal, name: str, keys: range) -> int:
+    info = await journal.create_campaign(name, {})
+    await journal.import_rows(info.id, [row(i) for i in keys], dedupe=True)
+    return info.id
+
+
+def unknown(row_id: int) -> Outcome:
+    return Outcome(row_id, "unknown", None, None, None, "DeliveryUnknownError", None, "?", None)
+
+
+async def test_claims_of_two_owners_never_share_a_row_and_together_take_every_row(
+    journal: Journal,
+) -> None:
+    campaign = await campaign_with(journal, "c", range(25))
+    taken: list[int] = []
+    for turn in range(4):
+        claim = await journal.claim(campaign, f"owner-{turn % 2}", 7, LEASE, None)
+        taken += [r.id for r in claim.rows]
+    assert sorted(taken) == sorted(set(taken))
+    assert len(taken) == 25
+    assert (await journal.counts(campaign))["claimed"] == 25
+
+
+async def test_claimed_rows_are_listed_as_claimed_under_their_claims_owner_and_epoch(
+    journal: Journal,
+) -> None:
+    campaign = await campaign_with(journal, "c", range(10))
+    first = await journal.claim(campaign, "one", 3, LEASE, None)
+    second = await journal.claim(campaign, "two", 3, LEASE, None)
+    claimed = await journal.rows(campaign, state="claimed")
+    pending = await journal.rows(campaign, state="pending")
+    every = await journal.rows(campaign)
+    expected = [(r.id, "one", first.epoch) for r in first.rows]
+    expected += [(r.id, "two", second.epoch) for r in second.rows]
+    assert [(r.id, r.owner, r.epoch) for r in claimed] == expected
+    assert [r.id for r in pending] == [r.id for r in every][6:]
+    assert [r.state.value for r in every] == ["claimed"] * 6 + ["pending"] * 4
+    # Pages: one row at a time, after the last one seen.
+    page = await journal.rows(campaign, state="claimed", after=claimed[2].id, limit=2)
+    assert [r.id for r in page] == [claimed[3].id, claimed[4].id]
+
+
+async def test_a_packet_with_rows_of_two_claims_turns_sending_in_both(journal: Journal) -> None:
+    campaign = await campaign_with(journal, "c", range(6))
+    first = await journal.claim(campaign, "me", 3, LEASE, None)
+    second = await journal.claim(campaign, "me", 3, LEASE, None)
+    packet = [(r.id, first.epoch) for r in first.rows[1:]]
+    packet += [(r.id, second.epoch) for r in second.rows[:2]]
+    changed = await journal.begin_send(campaign, "me", packet, "attempt")
+    assert changed == {row_id for row_id, _ in packet}
+    counts = await journal.counts(campaign)
+    assert (counts["claimed"], counts["sending"]) == (2, 4)
+    assert {r.id for r in await journal.rows(campaign, state="claimed")} == {
+        first.rows[0].id,
+        second.rows[2].id,
+    }
+    # Released, the rest is pending again; the packet's rows stay sending.
+    assert await journal.release(campaign, "me") == 2
+    assert (await journal.counts(campaign))["sending"] == 4
+
+
+async def test_the_same_row_is_not_turned_sending_twice(journal: Journal) -> None:
+    campaign = await campaign_with(journal, "c", range(3))
+    claim = await journal.claim(campaign, "me", 3, LEASE, None)
+    rows = [(r.id, claim.epoch) for r in claim.rows]
+    assert len(await journal.begin_send(campaign, "me", rows[:2], "a1")) == 2
+    assert await journal.begin_send(campaign, "me", rows, "a2") == {rows[2][0]}
+    assert (await journal.counts(campaign))["sending"] == 3
+
+
+async def test_campaigns_whose_rows_interleave_claim_only_their_own(journal: Journal) -> None:
+    # Imported in turns, so that the two campaigns' row ids interleave.
+    a = await campaign_with(journal, "a", range(5))
+    b = await campaign_with(journal, "b", range(100, 105))
+    await journal.import_rows(a, [row(i) for i in range(5, 10)], dedupe=True)
+    claim_a = await journal.claim(a, "me", 10, LEASE, None)
+    claim_b = await journal.claim(b, "me", 10, LEASE, None)
+    assert [r.phone for r in claim_a.rows] == [f"7911{i:07d}" for i in range(10)]
+    assert [r.phone for r in claim_b.rows] == [f"7911{i:07d}" for i in range(100, 105)]
+    sent = await journal.begin_send(a, "me", [(r.id, claim_a.epoch) for r in claim_a.rows], "x")
+    assert len(sent) == 10
+    assert (await journal.counts(b))["claimed"] == 5
+    assert [r.state.value for r in await journal.rows(b)] == ["claimed"] * 5
+
+
+async def test_a_heartbeat_keeps_a_claim_alive_past_its_first_lease(journal: Journal) -> None:
+    campaign = await campaign_with(journal, "c", range(2))
+    claim = await journal.claim(campaign, "me", 2, 0.3, None)
+    await journal.heartbeat(campaign, "me", LEASE)
+    await anyio.sleep(0.4)
+    # Another owner finds nothing to claim: the lease was extended.
+    assert (await journal.claim(campaign, "other", 2, LEASE, None)).rows == []
+    changed = await journal.begin_send(
+        campaign, "me", [(r.id, claim.epoch) for r in claim.rows], "a"
+    )
+    assert changed == {r.id for r in claim.rows}
+
+
+async def test_a_claim_counts_the_parts_other_live_claims_hold_against_the_budget(
+    journal: Journal,
+) -> None:
+    info = await journal.create_campaign("c", {})
+    await journal.import_rows(info.id, [row(i, parts=2) for i in range(10)], dedupe=True)
+    held = await journal.claim(
+        info.id,
+        "one",
+        3,
+        LEASE,
+        None,
+    )
+    await journal.begin_send(info.id, "one", [(held.rows[0].id, held.epoch)], "a")
+    # 10 parts: 6 held by the first owner (2 of them sending), room for 2 rows more.
+    second = await journal.claim(info.id, "two", 5, LEASE, 10)
+    assert (len(second.rows), second.budget_exhausted) == (2, True)
+
+
+async def test_a_row_requeued_while_a_claim_lives_is_claimed_once_afterwards(
+    journal: Journal,
+) -> None:
+    campaign = await campaign_with(journal, "c", range(6))
+    first = await journal.claim(campaign, "me", 3, LEASE, None)
+    packet = [(r.id, first.epoch) for r in first.rows[:2]]
+    await journal.begin_send(campaign, "me", packet, "a1")
+    await journal.finish(campaign, "a1", [unknown(packet[0][0]), unknown(packet[1][0])])
+    second = await journal.claim(campaign, "me", 2, LEASE, None)
+    assert await journal.requeue(campaign, "unknown") == 2
+    # Both live claims end; everything not sent is claimable again, each row once.
+    await journal.release(campaign, "me")
+    again = await journal.claim(campaign, "other", 10, LEASE, None)
+    ids = [r.id for r in again.rows]
+    assert sorted(ids) == sorted(set(ids))
+    expected = {packet[0][0], packet[1][0], first.rows[2].id}
+    expected |= {r.id for r in second.rows} | {6}
+    assert set(ids) == expected
+    assert (await journal.counts(campaign))["claimed"] == len(expected)
