@@ -173,6 +173,9 @@ class BaseClient:
     """
 
     provider: ClassVar[str]
+    #: Requests in flight at most in ``send_many`` / ``status_many`` (and a Batcher's
+    #: default worker count).
+    max_concurrency: int
     _codec: Codec[Any]
     #: Check a message against the gateway's rules; return its wire form. The codec's
     #: own ``prepare``, bound once: it runs once per message of a campaign.

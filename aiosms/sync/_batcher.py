@@ -16,11 +16,16 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
 
-from aiosms._batching import DEFAULT_LINGER, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_PENDING
+from aiosms._batching import (
+    DEFAULT_LINGER,
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_MAX_PENDING,
+    hand_over_unclaimed,
+)
 from aiosms._batching import Batcher as AsyncBatcher
 from aiosms._errors import ClosedError
 from aiosms._models import Message, Receipt, StatusReport
-from aiosms.sync._clients import SyncClient
+from aiosms.sync._clients import SyncClient, unopened_twin
 
 __all__ = ["Batcher"]
 
@@ -71,7 +76,7 @@ class Batcher:
             "after_send": after_send,
         }
         # Checks the options now, as the async Batcher does; it is never entered.
-        template = AsyncBatcher(client._template, **self._options)
+        template = AsyncBatcher(unopened_twin(client), **self._options)
         self.client = client
         self.max_batch_size = template.max_batch_size
         self.linger = template.linger
@@ -180,12 +185,12 @@ class Batcher:
             return self.client._iterate(
                 lambda _, source: batcher.send_all(source, make=build),  # type: ignore[arg-type]
                 messages,
-                leftovers=lambda receipts: _orphan(batcher, receipts),
+                leftovers=lambda receipts: hand_over_unclaimed(batcher, receipts),
             )
         return self.client._iterate(
             lambda _, source: batcher.send_all(source),  # type: ignore[arg-type]
             messages,
-            leftovers=lambda receipts: _orphan(batcher, receipts),
+            leftovers=lambda receipts: hand_over_unclaimed(batcher, receipts),
         )
 
     def flush(self) -> None:
@@ -216,9 +221,3 @@ class Batcher:
             f"Batcher({self.client!r}, max_batch_size={self.max_batch_size}, "
             f"max_concurrency={self.max_concurrency}, state={self._state!r})"
         )
-
-
-def _orphan(batcher: AsyncBatcher, receipts: list[Receipt]) -> None:
-    # Sent, but nobody reads them any more: the async Batcher's own rule applies.
-    for receipt in receipts:
-        batcher._orphan(receipt)

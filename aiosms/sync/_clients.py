@@ -33,7 +33,7 @@ from aiosms._sharded import ProxyArg, VerifyArg
 from aiosms._transport import DEFAULT_TIMEOUT, Transport
 from aiosms.sync._loop import LoopThread
 
-__all__ = ["MySms", "SyncClient", "ThousandSms"]
+__all__ = ["MySms", "SyncClient", "ThousandSms", "unopened_twin"]
 
 T = TypeVar("T")
 TimeoutArg = float | httpx.Timeout | None
@@ -248,6 +248,13 @@ class SyncClient(Generic[C]):
     @property
     def _loop_thread(self) -> threading.Thread | None:
         return self._loop.thread
+
+
+def unopened_twin(client: SyncClient[C]) -> C:
+    """The async client built from ``client``'s options in the caller's thread, never
+    opened: what something built on a blocking client (a Batcher) checks its own
+    options against, before the loop starts."""
+    return client._template
 
 
 class MySms(SyncClient[AsyncMySms]):
