@@ -8,8 +8,9 @@ bucket caps messages per second. Every message gets exactly one outcome, and all
 per-message bookkeeping stays per packet where it can (one event, one adapter call,
 one delivery pass per packet). The Batcher never resends an unknown outcome.
 
-This module is the facade (options, lifecycle, the public calls); the accumulator
-forms packets, the sender sends them, a packet delivers its own receipts.
+This module is the facade (options, lifecycle, the public calls); the crew runs
+the tasks and stops them in order, the accumulator forms packets, the sender sends
+them, a packet delivers its own receipts.
 """
 
 from __future__ import annotations

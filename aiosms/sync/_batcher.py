@@ -25,7 +25,7 @@ from aiosms._batching import (
 from aiosms._batching import Batcher as AsyncBatcher
 from aiosms._errors import ClosedError
 from aiosms._models import Message, Receipt, StatusReport
-from aiosms.sync._clients import SyncClient, unopened_twin
+from aiosms.sync._clients import SyncClient, loop_of, open_batchers, unopened_twin
 
 __all__ = ["Batcher"]
 
@@ -98,7 +98,7 @@ class Batcher:
         with self._lock:
             if self._state != "unopened":
                 raise RuntimeError("a Batcher can be entered only once")
-            loop = self.client._loop
+            loop = loop_of(self.client)
             portal, async_client = loop.get()
             batcher = loop.call_in(portal, lambda: AsyncBatcher(async_client, **self._options))
             context = portal.wrap_async_context_manager(batcher)
@@ -106,7 +106,7 @@ class Batcher:
             self._batcher, self._context = batcher, context
             self._generation = loop.generation
             self._state = "open"
-            self.client._batchers.add(self)
+            open_batchers(self.client).add(self)
         return self
 
     def __exit__(
@@ -133,8 +133,8 @@ class Batcher:
             self._state = "closed"
             context = self._context
             self._context = None
-            self.client._batchers.discard(self)
-        if context is not None and self._generation == self.client._loop.generation:
+            open_batchers(self.client).discard(self)
+        if context is not None and self._generation == loop_of(self.client).generation:
             context.__exit__(exc_type, exc, tb)
 
     @property
@@ -147,7 +147,7 @@ class Batcher:
             raise RuntimeError("enter the Batcher first: with Batcher(client) as batcher")
         if self._state != "open" or self._batcher is None:
             raise ClosedError("the Batcher is closed: nothing was sent")
-        if self._generation != self.client._loop.generation:
+        if self._generation != loop_of(self.client).generation:
             raise ClosedError(
                 "this Batcher was opened in another process (before a fork) and stays "
                 "there: nothing was sent. Open a Batcher in each worker process."

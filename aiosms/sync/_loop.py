@@ -6,7 +6,8 @@ threads, and stops on ``close()``, when its owner is collected, or at interprete
 (bounded: a forgotten client never holds the process up). After ``fork()`` a child
 never touches what it inherited (the parent's loop, thread and sockets): it builds its
 own on first use, or refuses when the resource wraps connections the caller supplied.
-``iterate`` drives an async generator from a blocking thread with bounded memory.
+``iterate`` drives an async generator from a blocking thread with bounded memory
+(through a relay, ``_relay``).
 
 Nothing here knows a gateway, and nothing here cancels a call in flight: a cancelled
 send is an unknown outcome, so a call always runs to its end.
