@@ -6,15 +6,16 @@ attributes:
 - ``Codec``: a gateway's wire configuration and pure functions (no I/O): prepare a
   message, build a send or status request, parse the replies into models. A
   client composes one codec with one transport.
-- ``PacketSender``: what the code above the clients (``send_many``, the Batcher,
-  campaigns) drives, one packet at a time. ``_send_packet`` is the single entry
-  point for a packet: it never raises for its messages' failures.
+- ``PacketSender``: everything the code above the clients (``send_many``, the
+  Batcher, tracking, campaigns, the blocking clients) uses of a client, and they
+  are typed against it. ``_send_packet`` is the single entry point for a packet:
+  it never raises for its messages' failures.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal, Protocol, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal, Protocol, TypeVar
 
 import httpx
 
@@ -60,7 +61,17 @@ class Codec(Protocol[W]):
 
 
 class PacketSender(Protocol):
-    """What code above a client drives: a packet of prepared messages at a time."""
+    """Everything code above a client (``send_many``, the Batcher, tracking, campaigns,
+    the blocking clients) uses of it: a packet of prepared messages at a time, and
+    the states of many messages. Both gateway clients are one."""
+
+    @property
+    def provider(self) -> str:
+        """The gateway's name, for error messages."""
+
+    @property
+    def max_concurrency(self) -> int:
+        """Requests in flight at most, as the caller configured the client."""
 
     @property
     def _batch_limit(self) -> int | None:
@@ -70,14 +81,37 @@ class PacketSender(Protocol):
     def _connection_limit(self) -> int | None:
         """Connections the transport's pool holds (None: not known)."""
 
+    @property
+    def _in_flight_limit(self) -> int:
+        """Requests worth having in flight: no more than the pool has connections."""
+
+    @property
+    def _send_many_size(self) -> int:
+        """Messages per request in ``send_many``."""
+
+    @property
+    def _status_many_size(self) -> int:
+        """Ids per request in ``status_many``."""
+
     def _check_runtime(self) -> None:
         """Refuse an event loop the transport cannot run on."""
 
-    def _prepare(self, message: Message) -> object:
+    def _check_open(self) -> None:
+        """Raise ``ClosedError`` unless requests may go out."""
+
+    def _prepare(self, message: Message) -> Any:
         """Check a message against the gateway's rules; return its wire form."""
 
     async def _send_packet(
-        self, messages: Sequence[Message], wires: Sequence[object], timeout: TimeoutArg = None
+        self, messages: Sequence[Message], wires: Sequence[Any], timeout: TimeoutArg = None
     ) -> list[Receipt]:
         """Send one request's messages: one receipt each, in order, never raising for
         their failures (only cancellation escapes)."""
+
+    async def _status_batch(self, ids: list[str], timeout: TimeoutArg) -> list[StatusReport]:
+        """Ask about one request's ids; an unknown id alone is a REJECTED report."""
+
+    async def status_many(
+        self, message_ids: Iterable[str], *, timeout: TimeoutArg = None
+    ) -> list[StatusReport]:
+        """The states of many messages, in the order asked: one report per id."""

@@ -1,8 +1,9 @@
 """A client's lifecycle: unopened, opened, closed; the event loop it belongs to.
 
 Requests ask it before every attempt whether they may go out, and wait their
-retry backoff on it, so ``aclose()`` stops a waiting retry at once. It closes
-nothing itself: the client closes its transport when ``close()`` says so.
+retry backoff on it, so ``aclose()`` stops a waiting retry at once. ``Lifecycle``
+closes nothing itself; ``TransportOwner`` (what a client is, before it is a
+gateway's) closes its transport when ``close()`` says so.
 """
 
 from __future__ import annotations
@@ -10,13 +11,18 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Callable
+from types import TracebackType
+from typing import TypeVar
 
 import anyio
 import anyio.lowlevel
 
 from aiosms._errors import ClosedError
+from aiosms._transport import Transport
 
-__all__ = ["Lifecycle", "State"]
+__all__ = ["Lifecycle", "State", "TransportOwner"]
+
+Self = TypeVar("Self", bound="TransportOwner")
 
 logger = logging.getLogger("aiosms")
 
@@ -109,3 +115,54 @@ class Lifecycle:
             self._closing = anyio.Event()
         with anyio.move_on_after(seconds):
             await self._closing.wait()
+
+
+class TransportOwner:
+    """A client's life around the transport it owns from creation to ``aclose()``:
+    entered once, closed once (twice is harmless), its transport closed with it."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+        self._guard = Lifecycle(type(self).__name__)
+
+    async def __aenter__(self: Self) -> Self:
+        self._guard.enter(self._check_runtime)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (not a caller-supplied httpx client). Safe to call twice.
+
+        Requests waiting to retry stop with ``ClosedError`` (not sent). From another
+        event loop than the one the client was used in, the client is only marked
+        closed: its connections belong to that loop and cannot be closed from here.
+        """
+        if self._guard.close():
+            # Shielded so a cancelled caller still returns every pooled connection.
+            with anyio.CancelScope(shield=True):
+                await self._transport.aclose()
+
+    @property
+    def closed(self) -> bool:
+        """True once ``aclose()`` has run (or the ``async with`` block has ended)."""
+        return self._guard.closed
+
+    @property
+    def _connection_limit(self) -> int | None:
+        return getattr(self._transport, "max_connections", None)
+
+    def _check_runtime(self) -> None:
+        # A transport that cannot run on this event loop says so on entry, not later.
+        check = getattr(self._transport, "check_runtime", None)
+        if check is not None:
+            check()
+
+    def _check_open(self) -> None:
+        self._guard.check_open()

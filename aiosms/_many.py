@@ -9,7 +9,7 @@ started (their messages fail as not sent).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 
@@ -26,37 +26,11 @@ from aiosms._outcomes import (
     unexpected_read,
 )
 
-__all__ = ["ManySender", "fan_out", "send_many", "status_many"]
-
-
-class ManySender(PacketSender, Protocol):
-    """What sending and asking many at once needs of a client."""
-
-    @property
-    def provider(self) -> str:
-        """The gateway's name, for error messages."""
-
-    @property
-    def _send_many_size(self) -> int:
-        """Messages per request."""
-
-    @property
-    def _status_many_size(self) -> int:
-        """Ids per request."""
-
-    @property
-    def _in_flight_limit(self) -> int:
-        """Requests in flight at most."""
-
-    def _check_open(self) -> None:
-        """Raise ``ClosedError`` unless requests may go out."""
-
-    async def _status_batch(self, ids: list[str], timeout: TimeoutArg) -> list[StatusReport]:
-        """Ask about one request's ids."""
+__all__ = ["fan_out", "send_many", "status_many"]
 
 
 async def send_many(
-    client: ManySender, messages: Iterable[Message], timeout: TimeoutArg
+    client: PacketSender, messages: Iterable[Message], timeout: TimeoutArg
 ) -> list[Receipt]:
     """One receipt per message, in order (see ``BaseClient.send_many``)."""
     batch = list(messages)
@@ -99,7 +73,7 @@ async def send_many(
 
 
 async def status_many(
-    client: ManySender, message_ids: Iterable[str], timeout: TimeoutArg
+    client: PacketSender, message_ids: Iterable[str], timeout: TimeoutArg
 ) -> list[StatusReport]:
     """One report per id, in order (see ``BaseClient.status_many``)."""
     ids = [require_id(i) for i in message_ids]

@@ -50,6 +50,11 @@ def normalize_phone(value: object, field: str = "to") -> str:
     if len(value) == 11 and value[0] == "7" and value.isascii() and value.isdigit():
         # Already in the gateways' form (the common case in bulk): nothing to change.
         return value
+    return _with_country_code(_bare_digits(value, field), field)
+
+
+def _bare_digits(value: str, field: str) -> str:
+    """The number's digits without the noise people write around them."""
     digits = value.strip().translate(_PHONE_NOISE)
     if not value.strip():
         raise ValidationError(field, "must not be empty")
@@ -67,6 +72,11 @@ def normalize_phone(value: object, field: str = "to") -> str:
             "must be written in international form without a leading 0 or 00 "
             "(e.g. 79112223333 or +7 911 222-33-33)",
         )
+    return digits
+
+
+def _with_country_code(digits: str, field: str) -> str:
+    """A Russian number written the domestic way, made international; then the length rules."""
     length = len(digits)
     if length == 11 and digits[0] == "8":
         digits = "7" + digits[1:]

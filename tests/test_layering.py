@@ -24,7 +24,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("campaigns", ("aiosms.campaigns",)),
     ("batcher", ("aiosms._batching",)),
     ("fake gateways", ("aiosms.testing",)),
-    ("clients", ("aiosms._client", "aiosms._many", "aiosms._providers")),
+    (
+        "clients",
+        ("aiosms._client", "aiosms._client_options", "aiosms._many", "aiosms._providers"),
+    ),
     ("send policy", ("aiosms._send_policy", "aiosms._lifecycle")),
     (
         "codecs",

@@ -8,15 +8,15 @@ bucket caps messages per second. Every message gets exactly one outcome, and all
 per-message bookkeeping stays per packet where it can (one event, one adapter call,
 one delivery pass per packet). The Batcher never resends an unknown outcome.
 
-This module is the facade (options, lifecycle, the public calls); the accumulator
-forms packets, the sender sends them, a packet delivers its own receipts.
+This module is the facade (options, lifecycle, the public calls); the crew runs
+the tasks and stops them in order, the accumulator forms packets, the sender sends
+them, a packet delivers its own receipts.
 """
 
 from __future__ import annotations
 
 import enum
 import inspect
-import math
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -26,26 +26,30 @@ from collections.abc import (
     Sequence,
 )
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 import anyio
-from anyio.abc import TaskGroup
 
 from aiosms import _validation as v
 from aiosms._batching._accumulator import Accumulator
+from aiosms._batching._crew import Crew
 from aiosms._batching._feeder import Feeders
 from aiosms._batching._packet import Outlet, Packet, Waiter
 from aiosms._batching._primitives import Window
 from aiosms._batching._sender import Sender
 from aiosms._batching._track import track
 from aiosms._errors import ClosedError, ValidationError
+from aiosms._gateway import PacketSender
 from aiosms._models import Message, Receipt, StatusReport, refuse_unsendable
 from aiosms._outcomes import not_sent
 
-if TYPE_CHECKING:
-    from aiosms._client import BaseClient
-
-__all__ = ["DEFAULT_LINGER", "DEFAULT_MAX_BATCH_SIZE", "DEFAULT_MAX_PENDING", "Batcher"]
+__all__ = [
+    "DEFAULT_LINGER",
+    "DEFAULT_MAX_BATCH_SIZE",
+    "DEFAULT_MAX_PENDING",
+    "Batcher",
+    "hand_over_unclaimed",
+]
 
 Row = TypeVar("Row")
 
@@ -78,7 +82,7 @@ def _positive_rate(rate: object, field: str) -> float:
 
 
 def _limits(
-    client: BaseClient, max_batch_size: int, max_concurrency: int | None
+    client: PacketSender, max_batch_size: int, max_concurrency: int | None
 ) -> tuple[int, int]:
     """The packet size and worker count the client allows."""
     limit = client._batch_limit
@@ -130,7 +134,7 @@ class Batcher:
 
     def __init__(
         self,
-        client: BaseClient,
+        client: PacketSender,
         *,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         linger: float = DEFAULT_LINGER,
@@ -171,8 +175,8 @@ class Batcher:
             after_send=after_send,
         )
         self._state = _State.UNOPENED
-        self._tg: TaskGroup | None = None
         self._feeders = Feeders(self._accumulator, self._outlet)
+        self._crew = Crew(self._accumulator, self._sender, self._feeders)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -181,13 +185,7 @@ class Batcher:
             raise RuntimeError("a Batcher can be entered only once")
         self.client._check_runtime()
         self._state = _State.OPEN
-        sealed_send, sealed_receive = anyio.create_memory_object_stream[Packet](math.inf)
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        self._accumulator.start(self._tg, sealed_send)
-        self._sender.start(
-            self._tg,
-            sealed_receive,
+        await self._crew.start(
             workers=self.max_concurrency,
             rate=self.rate,
             burst=max(float(self.max_batch_size), 1.0),
@@ -200,28 +198,11 @@ class Batcher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        assert self._tg is not None
         self._state = _State.CLOSING
-        self._accumulator.close()
-        self._feeders.cancel_all()
-        cancelled = exc_type is not None and issubclass(exc_type, anyio.get_cancelled_exc_class())
-        if cancelled:
-            self._tg.cancel_scope.cancel()
-        else:
-            self._accumulator.seal()
-        # Workers drain what is sealed, then stop when the queue ends.
-        self._accumulator.end_queue()
         try:
-            if cancelled:
-                return await self._tg.__aexit__(exc_type, exc, tb)
-            # An error in the body still lets the workers finish what was sealed.
-            await self._tg.__aexit__(None, None, None)
-            return None
+            return await self._crew.stop(exc_type, exc, tb)
         finally:
             self._state = _State.CLOSED
-            closed = ClosedError("the Batcher closed before this message was sent")
-            self._accumulator.fail_all(closed)
-            self._sender.fail_leftovers(closed)
 
     async def flush(self) -> None:
         """Send the open packet now, without waiting for it to fill or linger."""
@@ -238,10 +219,6 @@ class Batcher:
     def _open(self) -> Packet:
         """The packet now filling (read by tests that wait for messages to arrive)."""
         return self._accumulator.open
-
-    def _orphan(self, receipt: Receipt) -> None:
-        """Hand over a receipt nobody waits for: to ``on_receipt``, or the log."""
-        self._outlet.orphan(receipt)
 
     # -- sending -----------------------------------------------------------------------
 
@@ -308,8 +285,8 @@ class Batcher:
             raise ValidationError("make", f"must be {_MAKE_RULE}")
         _check_plain(make, "make", _MAKE_RULE)
         self._check_open()
-        assert self._tg is not None
-        collector, scope = self._feeders.start(self._tg, messages, make, self.max_pending)
+        tg = self._crew.task_group
+        collector, scope = self._feeders.start(tg, messages, make, self.max_pending)
         try:
             while True:
                 if collector.receipts:
@@ -357,3 +334,10 @@ class Batcher:
             max_interval=max_interval,
             deadline=deadline,
         )
+
+
+def hand_over_unclaimed(batcher: Batcher, receipts: Iterable[Receipt]) -> None:
+    """Hand receipts nobody reads any more (a blocking ``send_all`` left early) to the
+    Batcher's ``on_receipt``, or its log: the rule for a receipt whose caller left."""
+    for receipt in receipts:
+        batcher._outlet.orphan(receipt)

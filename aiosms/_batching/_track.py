@@ -8,17 +8,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import AsyncGenerator, Iterable
-from typing import TYPE_CHECKING
 
 import anyio
 
 from aiosms import _validation as v
 from aiosms._errors import SmsError, ValidationError
+from aiosms._gateway import PacketSender
 from aiosms._models import DeliveryState, Receipt, StatusReport
 from aiosms._outcomes import require_id, stops_the_flow
-
-if TYPE_CHECKING:
-    from aiosms._client import BaseClient
 
 __all__ = ["track"]
 
@@ -26,7 +23,7 @@ logger = logging.getLogger("aiosms.batcher")
 
 
 async def track(
-    client: BaseClient,
+    client: PacketSender,
     receipts_or_ids: Iterable[Receipt | str],
     *,
     interval: float,
@@ -84,7 +81,7 @@ class _Poll:
 
 
 async def _poll(
-    client: BaseClient, waiting: list[str], known: dict[str, DeliveryState | None], end: float
+    client: PacketSender, waiting: list[str], known: dict[str, DeliveryState | None], end: float
 ) -> _Poll:
     poll = _Poll()
     reports: list[StatusReport] = []

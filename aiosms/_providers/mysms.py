@@ -11,10 +11,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
+import attrs
 import httpx
 
 from aiosms import _validation as v
 from aiosms._client import DEFAULT_MAX_CONCURRENCY, BaseClient
+from aiosms._client_options import Endpoint
 from aiosms._errors import ValidationError
 from aiosms._gateway import Format, HttpMethod, TimeoutArg
 from aiosms._models import Balance
@@ -31,6 +33,40 @@ from aiosms._transport import DEFAULT_TIMEOUT, Transport
 from aiosms._validation import positive_int
 
 __all__ = ["CODES", "DEFAULT_BASE_URL", "DEFAULT_PACKET_SIZE", "MySms"]
+
+
+@attrs.frozen(slots=True)
+class _Account:
+    """my-sms's own options, checked, and the codec they make with the endpoint."""
+
+    username: str
+    packet_size: int
+    price: Decimal | None
+
+    @classmethod
+    def checked(
+        cls, username: str, sender: str | None, packet_size: int, price: object
+    ) -> _Account:
+        """Refuse a bad login, sender name, packet size or price, before any request."""
+        if not isinstance(username, str) or not username:
+            raise ValidationError("username", "must be a non-empty string")
+        if sender is not None:
+            v.check_mysms_sender(v.check_sender_type(sender) or "")
+        positive_int(packet_size, "packet_size")
+        return cls(username, packet_size, v.optional(v.non_negative_amount, price, "price"))
+
+    def codec(self, at: Endpoint) -> MySmsCodec:
+        """The my-sms codec of this account at that endpoint."""
+        return MySmsCodec(
+            base_url=at.base_url,
+            format=at.format,
+            method=at.method,
+            username=self.username,
+            password=at.password,
+            sender=at.sender,
+            price=self.price,
+            max_parts=at.max_parts,
+        )
 
 
 class MySms(BaseClient):
@@ -56,6 +92,14 @@ class MySms(BaseClient):
     """
 
     provider = PROVIDER
+    #: The account's login.
+    username: str
+    #: Messages per POST packet in ``send_many`` / ``status_many``.
+    packet_size: int
+    #: Your price of one SMS part: my-sms publishes none, so receipts have a
+    #: ``cost`` (price × parts) only when you give it.
+    price: Decimal | None
+    _codec: MySmsCodec
 
     def __init__(
         self,
@@ -80,19 +124,15 @@ class MySms(BaseClient):
         verify: VerifyArg = True,
         trust_env: bool = False,
     ) -> None:
-        if not isinstance(username, str) or not username:
-            raise ValidationError("username", "must be a non-empty string")
-        if sender is not None:
-            v.check_mysms_sender(v.check_sender_type(sender) or "")
-        positive_int(packet_size, "packet_size")
-        #: Most SMS parts a message may take (None: no limit), checked before any request.
-        self.max_parts = None if max_parts is None else positive_int(max_parts, "max_parts")
+        account = _Account.checked(username, sender, packet_size, price)
         super().__init__(
+            codec=account.codec,
             password=password,
             sender=sender,
             base_url=base_url,
             format=format,
             method=method,
+            max_parts=max_parts,
             timeout=timeout,
             limits=limits,
             retry=retry,
@@ -106,20 +146,7 @@ class MySms(BaseClient):
         )
         self.username = username
         self.packet_size = packet_size
-        #: Your price of one SMS part: my-sms publishes none, so receipts have a
-        #: ``cost`` (price × parts) only when you give it.
-        self.price = v.optional(v.non_negative_amount, price, "price")
-        self._codec: MySmsCodec = MySmsCodec(
-            base_url=self.base_url,
-            format=self.format,
-            method=self.method,
-            username=username,
-            password=self._password,
-            sender=sender,
-            price=self.price,
-            max_parts=self.max_parts,
-        )
-        self._prepare = self._codec.prepare
+        self.price = account.price
 
     def __repr__(self) -> str:
         return (

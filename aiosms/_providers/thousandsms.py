@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from typing import Literal
 
+import attrs
 import httpx
 
 from aiosms import _validation as v
 from aiosms._client import DEFAULT_MAX_CONCURRENCY, BaseClient
+from aiosms._client_options import Endpoint
 from aiosms._errors import ValidationError
 from aiosms._gateway import Format, HttpMethod, TimeoutArg
 from aiosms._models import Balance, Profile
@@ -30,9 +32,36 @@ from aiosms._providers._thousandsms_codec import (
 from aiosms._retry import RetryPolicy
 from aiosms._sharded import ProxyArg, VerifyArg
 from aiosms._transport import DEFAULT_TIMEOUT, Transport
-from aiosms._validation import positive_int
 
 __all__ = ["CODES", "DEFAULT_BASE_URL", "STATES", "ThousandSms", "parse_gateway_date"]
+
+
+@attrs.frozen(slots=True)
+class _Account:
+    """1000sms's own options, checked, and the codec they make with the endpoint."""
+
+    email: str
+
+    @classmethod
+    def checked(cls, email: str, sender: str | None) -> _Account:
+        """Refuse a bad login or sender name, before any request."""
+        if not isinstance(email, str) or not email.strip():
+            raise ValidationError("email", "must be a non-empty string")
+        if sender is not None:
+            v.check_thousandsms_sender(v.check_sender_type(sender) or "")
+        return cls(email)
+
+    def codec(self, at: Endpoint) -> ThousandSmsCodec:
+        """The 1000sms codec of this account at that endpoint."""
+        return ThousandSmsCodec(
+            base_url=at.base_url,
+            format=at.format,
+            method=at.method,
+            email=self.email,
+            password=at.password,
+            sender=at.sender,
+            max_parts=at.max_parts,
+        )
 
 
 class ThousandSms(BaseClient):
@@ -62,6 +91,9 @@ class ThousandSms(BaseClient):
     """
 
     provider = PROVIDER
+    #: The account's e-mail (its login).
+    email: str
+    _codec: ThousandSmsCodec
 
     def __init__(
         self,
@@ -84,18 +116,15 @@ class ThousandSms(BaseClient):
         verify: VerifyArg = True,
         trust_env: bool = False,
     ) -> None:
-        if not isinstance(email, str) or not email.strip():
-            raise ValidationError("email", "must be a non-empty string")
-        if sender is not None:
-            v.check_thousandsms_sender(v.check_sender_type(sender) or "")
-        #: Most SMS parts a message may take (None: no limit), checked before any request.
-        self.max_parts = None if max_parts is None else positive_int(max_parts, "max_parts")
+        account = _Account.checked(email, sender)
         super().__init__(
+            codec=account.codec,
             password=password,
             sender=sender,
             base_url=base_url,
             format=format,
             method=method,
+            max_parts=max_parts,
             timeout=timeout,
             limits=limits,
             retry=retry,
@@ -108,16 +137,6 @@ class ThousandSms(BaseClient):
             trust_env=trust_env,
         )
         self.email = email
-        self._codec: ThousandSmsCodec = ThousandSmsCodec(
-            base_url=self.base_url,
-            format=self.format,
-            method=self.method,
-            email=email,
-            password=self._password,
-            sender=sender,
-            max_parts=self.max_parts,
-        )
-        self._prepare = self._codec.prepare
 
     def __repr__(self) -> str:
         return (

@@ -16,11 +16,16 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
 
-from aiosms._batching import DEFAULT_LINGER, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_PENDING
+from aiosms._batching import (
+    DEFAULT_LINGER,
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_MAX_PENDING,
+    hand_over_unclaimed,
+)
 from aiosms._batching import Batcher as AsyncBatcher
 from aiosms._errors import ClosedError
 from aiosms._models import Message, Receipt, StatusReport
-from aiosms.sync._clients import SyncClient
+from aiosms.sync._clients import SyncClient, loop_of, open_batchers, unopened_twin
 
 __all__ = ["Batcher"]
 
@@ -71,7 +76,7 @@ class Batcher:
             "after_send": after_send,
         }
         # Checks the options now, as the async Batcher does; it is never entered.
-        template = AsyncBatcher(client._template, **self._options)
+        template = AsyncBatcher(unopened_twin(client), **self._options)
         self.client = client
         self.max_batch_size = template.max_batch_size
         self.linger = template.linger
@@ -93,7 +98,7 @@ class Batcher:
         with self._lock:
             if self._state != "unopened":
                 raise RuntimeError("a Batcher can be entered only once")
-            loop = self.client._loop
+            loop = loop_of(self.client)
             portal, async_client = loop.get()
             batcher = loop.call_in(portal, lambda: AsyncBatcher(async_client, **self._options))
             context = portal.wrap_async_context_manager(batcher)
@@ -101,7 +106,7 @@ class Batcher:
             self._batcher, self._context = batcher, context
             self._generation = loop.generation
             self._state = "open"
-            self.client._batchers.add(self)
+            open_batchers(self.client).add(self)
         return self
 
     def __exit__(
@@ -128,8 +133,8 @@ class Batcher:
             self._state = "closed"
             context = self._context
             self._context = None
-            self.client._batchers.discard(self)
-        if context is not None and self._generation == self.client._loop.generation:
+            open_batchers(self.client).discard(self)
+        if context is not None and self._generation == loop_of(self.client).generation:
             context.__exit__(exc_type, exc, tb)
 
     @property
@@ -142,7 +147,7 @@ class Batcher:
             raise RuntimeError("enter the Batcher first: with Batcher(client) as batcher")
         if self._state != "open" or self._batcher is None:
             raise ClosedError("the Batcher is closed: nothing was sent")
-        if self._generation != self.client._loop.generation:
+        if self._generation != loop_of(self.client).generation:
             raise ClosedError(
                 "this Batcher was opened in another process (before a fork) and stays "
                 "there: nothing was sent. Open a Batcher in each worker process."
@@ -180,12 +185,12 @@ class Batcher:
             return self.client._iterate(
                 lambda _, source: batcher.send_all(source, make=build),  # type: ignore[arg-type]
                 messages,
-                leftovers=lambda receipts: _orphan(batcher, receipts),
+                leftovers=lambda receipts: hand_over_unclaimed(batcher, receipts),
             )
         return self.client._iterate(
             lambda _, source: batcher.send_all(source),  # type: ignore[arg-type]
             messages,
-            leftovers=lambda receipts: _orphan(batcher, receipts),
+            leftovers=lambda receipts: hand_over_unclaimed(batcher, receipts),
         )
 
     def flush(self) -> None:
@@ -216,9 +221,3 @@ class Batcher:
             f"Batcher({self.client!r}, max_batch_size={self.max_batch_size}, "
             f"max_concurrency={self.max_concurrency}, state={self._state!r})"
         )
-
-
-def _orphan(batcher: AsyncBatcher, receipts: list[Receipt]) -> None:
-    # Sent, but nobody reads them any more: the async Batcher's own rule applies.
-    for receipt in receipts:
-        batcher._orphan(receipt)

@@ -33,7 +33,7 @@ from aiosms._sharded import ProxyArg, VerifyArg
 from aiosms._transport import DEFAULT_TIMEOUT, Transport
 from aiosms.sync._loop import LoopThread
 
-__all__ = ["MySms", "SyncClient", "ThousandSms"]
+__all__ = ["MySms", "SyncClient", "ThousandSms", "loop_of", "open_batchers", "unopened_twin"]
 
 T = TypeVar("T")
 TimeoutArg = float | httpx.Timeout | None
@@ -248,6 +248,25 @@ class SyncClient(Generic[C]):
     @property
     def _loop_thread(self) -> threading.Thread | None:
         return self._loop.thread
+
+
+def unopened_twin(client: SyncClient[C]) -> C:
+    """The async client built from ``client``'s options in the caller's thread, never
+    opened: what something built on a blocking client (a Batcher) checks its own
+    options against, before the loop starts."""
+    return client._template
+
+
+def loop_of(client: SyncClient[C]) -> LoopThread[C]:
+    """The loop thread ``client`` runs its async twin in: what lives in that loop (a
+    Batcher) is opened there, and compares the loop's ``generation`` to know that
+    the loop it was opened in is gone (a fork)."""
+    return client._loop
+
+
+def open_batchers(client: SyncClient[Any]) -> weakref.WeakSet[Any]:
+    """The Batchers open on ``client``: closing the client closes them first."""
+    return client._batchers
 
 
 class MySms(SyncClient[AsyncMySms]):

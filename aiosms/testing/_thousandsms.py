@@ -231,11 +231,11 @@ class FakeThousandSms(FakeGateway):
         try:
             data = self._dispatch(call, args)
         except _Refusal as refusal:
-            return self._reply(fmt, refusal.code, refusal.text, None)
-        return self._reply(fmt, 0, TEXTS[0], data)
+            return _reply(fmt, refusal.code, refusal.text, None)
+        return _reply(fmt, 0, TEXTS[0], data)
 
     def internal_error(self, request: FakeRequest) -> Outcome:
-        return self._reply(_format(_args(request)), 99, TEXTS[99], None)
+        return _reply(_format(_args(request)), 99, TEXTS[99], None)
 
     def malformed_body(self, request: FakeRequest) -> bytes:
         if _format(_args(request)) == "json":
@@ -277,7 +277,7 @@ class FakeThousandSms(FakeGateway):
         sender = args.get("sender_name") or self.sender_name
         if not sender:
             raise _Refusal(616)
-        self._check_sender(sender)
+        _check_sender(sender, self.senders)
         if not _NUMBER.fullmatch(phone):
             raise _Refusal(617)
         if phone in self.global_blacklist:
@@ -306,16 +306,6 @@ class FakeThousandSms(FakeGateway):
             "sender_name": sender,
         }
 
-    def _check_sender(self, sender: str) -> None:
-        if not sender.isascii() or not _SENDER_CHARS.fullmatch(sender):
-            raise _Refusal(620)
-        if sum(c.isdigit() for c in sender) > 2 or len(sender) < 4:
-            raise _Refusal(621)
-        if len(sender) > 11:
-            raise _Refusal(608)
-        if self.senders is not None and sender not in self.senders:
-            raise _Refusal(607)
-
     def _get_msg_report(self, args: dict[str, str]) -> dict[str, Any]:
         message_id = args.get("id", "")
         if not message_id:
@@ -325,25 +315,7 @@ class FakeThousandSms(FakeGateway):
         entry = self.messages.get(message_id)
         if entry is None:
             raise _Refusal(602, SMS_NOT_FOUND)
-        report = {
-            "id": self.user_id,
-            "sender_name": entry.sender_name,
-            "text": entry.text,
-            "phone": entry.phone,
-            "type": "0" if entry.flash else "1",
-            "n_raw_sms": str(entry.parts),
-            "start_time": entry.start_time.astimezone(_MSK).strftime(_DATE),
-            "last_update": (
-                entry.last_update.astimezone(_MSK).strftime(_DATE) if entry.last_update else ""
-            ),
-            "dlr_mask": "",
-            "dlr_url": "",
-            "sms_validity": "",
-            "state": entry.state,
-            "smpp_msgdata": "",
-            "credits": str(entry.price),
-            "state_text": STATE_TEXTS.get(entry.state, ""),
-        }
+        report = _report(entry, self.user_id)
         # Each look moves a message one step on: queued → at the SMSC → final.
         if entry.state == 4:
             entry.state = 8
@@ -366,23 +338,6 @@ class FakeThousandSms(FakeGateway):
             "referral_id": self.referral_id,
         }
 
-    # -- replies -------------------------------------------------------------------
-
-    def _reply(self, fmt: str, code: int, text: str, data: dict[str, Any] | None) -> Outcome:
-        msg = {"err_code": str(code), "text": text, "type": "message" if code == 0 else "error"}
-        if fmt == "json":
-            # PHP encodes an empty array as [], which is what an error's data is.
-            payload = {"msg": msg, "data": data if data is not None else []}
-            body = json.dumps(payload, ensure_ascii=False).encode()
-            return Outcome("reply", 200, body, {"content-type": "application/json; charset=utf-8"})
-        fields = {k: "" if v is None else str(v) for k, v in (data or {}).items()}
-        body = xmltodict.unparse(
-            {"response": {"msg": msg, "data": fields or None}}, encoding="utf-8"
-        ).encode()
-        # Keep a CR in a text a CR: a raw one would reach the client as LF.
-        body = body.replace(b"\r", b"&#13;")
-        return Outcome("reply", 200, body, {"content-type": "text/xml; charset=utf-8"})
-
 
 def _args(request: FakeRequest) -> dict[str, str]:
     """The call's arguments: the query, and for a form POST the body too (as PHP's $_REQUEST)."""
@@ -397,3 +352,57 @@ def _args(request: FakeRequest) -> dict[str, str]:
 def _format(args: dict[str, str]) -> str:
     # The document: without format the reply is XML.
     return "json" if args.get("format", "").strip().lower() == "json" else "xml"
+
+
+# -- the gateway's rules and replies, apart from its state ------------------------
+
+
+def _check_sender(sender: str, allowed: frozenset[str] | None) -> None:
+    if not sender.isascii() or not _SENDER_CHARS.fullmatch(sender):
+        raise _Refusal(620)
+    if sum(c.isdigit() for c in sender) > 2 or len(sender) < 4:
+        raise _Refusal(621)
+    if len(sender) > 11:
+        raise _Refusal(608)
+    if allowed is not None and sender not in allowed:
+        raise _Refusal(607)
+
+
+def _report(entry: ThousandSmsLedgerEntry, user_id: str) -> dict[str, Any]:
+    """A message's ``get_msg_report`` data, as the document lists it."""
+    return {
+        "id": user_id,
+        "sender_name": entry.sender_name,
+        "text": entry.text,
+        "phone": entry.phone,
+        "type": "0" if entry.flash else "1",
+        "n_raw_sms": str(entry.parts),
+        "start_time": entry.start_time.astimezone(_MSK).strftime(_DATE),
+        "last_update": (
+            entry.last_update.astimezone(_MSK).strftime(_DATE) if entry.last_update else ""
+        ),
+        "dlr_mask": "",
+        "dlr_url": "",
+        "sms_validity": "",
+        "state": entry.state,
+        "smpp_msgdata": "",
+        "credits": str(entry.price),
+        "state_text": STATE_TEXTS.get(entry.state, ""),
+    }
+
+
+def _reply(fmt: str, code: int, text: str, data: dict[str, Any] | None) -> Outcome:
+    """The gateway's reply envelope (``msg`` and ``data``) in JSON or XML."""
+    msg = {"err_code": str(code), "text": text, "type": "message" if code == 0 else "error"}
+    if fmt == "json":
+        # PHP encodes an empty array as [], which is what an error's data is.
+        payload = {"msg": msg, "data": data if data is not None else []}
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        return Outcome("reply", 200, body, {"content-type": "application/json; charset=utf-8"})
+    fields = {k: "" if v is None else str(v) for k, v in (data or {}).items()}
+    body = xmltodict.unparse(
+        {"response": {"msg": msg, "data": fields or None}}, encoding="utf-8"
+    ).encode()
+    # Keep a CR in a text a CR: a raw one would reach the client as LF.
+    body = body.replace(b"\r", b"&#13;")
+    return Outcome("reply", 200, body, {"content-type": "text/xml; charset=utf-8"})
