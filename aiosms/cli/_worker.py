@@ -25,11 +25,11 @@ import click
 
 from aiosms._errors import SmsError
 from aiosms.campaigns import Campaign, CampaignInfo, Journal
-from aiosms.cli._campaign import _journal
 from aiosms.cli._client import Client, open_client
 from aiosms.cli._exit import ExitCode
 from aiosms.cli._output import emit
 from aiosms.cli._run import run
+from aiosms.cli._session import journal_session
 from aiosms.cli._settings import Settings, pass_settings
 
 __all__ = ["worker"]
@@ -94,7 +94,7 @@ def worker(
     """
 
     async def body() -> ExitCode:
-        async with _journal(settings) as journal, open_client(settings) as client:
+        async with journal_session(settings) as journal, open_client(settings) as client:
             fleet = _Worker(
                 settings,
                 journal,
