@@ -62,7 +62,11 @@ class Runner:
         self._interrupted: str | None = None
 
     def interrupt(self, reason: str) -> None:
-        """Stop the running passes soon, cleanly; the next ``run()`` starts afresh."""
+        """Stop the running passes soon, cleanly; the next ``run()`` starts afresh.
+
+        It holds for the rest of a ``run()`` in progress, whichever await it comes at:
+        a pass about to start checks it first, and a pass started is marked stopped.
+        """
         self._interrupted = reason
         for run in self._runs:
             if run.stopped is None:
@@ -88,6 +92,9 @@ class Runner:
                     )
                 logger.info("campaign %r waits for its send window (%s)", campaign.name, opening)
                 await anyio.sleep(max(1.0, (opening - now()).total_seconds()))
+                continue
+            if self._interrupted is not None:
+                # Interrupted while reading: no await from here to the pass being listed.
                 continue
             run = Run(
                 campaign.journal, campaign.id, campaign.name,
