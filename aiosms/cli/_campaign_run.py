@@ -114,9 +114,11 @@ def _check_ready(
 
 async def _send(settings: Settings, name: str, options: Mapping[str, Any]) -> ExitCode:
     async with opened_campaign(settings, name) as found, open_client(settings) as client:
-        summary = await _draining_on_signals(
+        # Signals are watched from just before run() starts: none can come between
+        # the watch and run(), where an interrupt would find no run to stop.
+        summary = await _with_progress(
             found,
-            lambda: _with_progress(
+            lambda: _draining_on_signals(
                 found,
                 # To the end: the last rows other workers hold are waited for.
                 lambda: found.run(client, **options, wait_for_others=True),
