@@ -19,7 +19,7 @@ from aiosms.cli._exit import ExitCode
 from aiosms.cli._output import emit
 from aiosms.cli._run import run
 from aiosms.cli._settings import Settings, pass_settings
-from aiosms.testing import FakeMySms
+from aiosms.testing import FakeMySms, FakeThousandSms
 from aiosms.testing._server import LoopbackServer
 
 __all__ = ["fake"]
@@ -88,39 +88,38 @@ def serve(
         handle = ledger_file.open("a", encoding="utf-8")
         gateway.ledger = _LedgerFile(handle)
 
-    async def body() -> ExitCode:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with LoopbackServer(gateway, port=port, host=host) as server:
-                shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-                login = (
-                    ("username", gateway.username)
-                    if isinstance(gateway, FakeMySms)
-                    else ("email", gateway.email)
-                )
-                emit(
-                    [
-                        {
-                            "gateway": flavour,
-                            "base_url": f"http://{shown}:{server.port}{gateway.prefix}",
-                            login[0]: login[1],
-                            "password": gateway.password,
-                            "balance": gateway.balance,
-                        }
-                    ],
-                    settings,
-                    single=True,
-                )
-                sys.stdout.flush()
-                async for received in signals:
-                    click.echo(f"fake gateway: {signal.Signals(received).name}, stopping", err=True)
-                    break
-        return ExitCode.OK
-
     try:
-        run(settings, body)
+        run(settings, lambda: _serve(settings, gateway, flavour, host=host, port=port))
     finally:
         if handle is not None:
             handle.close()
+
+
+async def _serve(
+    settings: Settings, gateway: FakeMySms | FakeThousandSms, flavour: str, *, host: str, port: int
+) -> ExitCode:
+    """Serve ``gateway`` and print where, until SIGINT or SIGTERM."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with LoopbackServer(gateway, port=port, host=host) as server:
+            shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+            login = (
+                ("username", gateway.username)
+                if isinstance(gateway, FakeMySms)
+                else ("email", gateway.email)
+            )
+            served = {
+                "gateway": flavour,
+                "base_url": f"http://{shown}:{server.port}{gateway.prefix}",
+                login[0]: login[1],
+                "password": gateway.password,
+                "balance": gateway.balance,
+            }
+            emit([served], settings, single=True)
+            sys.stdout.flush()
+            async for received in signals:
+                click.echo(f"fake gateway: {signal.Signals(received).name}, stopping", err=True)
+                break
+    return ExitCode.OK
 
 
 class _LedgerFile(list):  # type: ignore[type-arg]

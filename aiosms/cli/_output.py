@@ -26,6 +26,7 @@ from aiosms.cli._settings import Settings
 
 __all__ = [
     "PHONE_FIELDS",
+    "RowStream",
     "emit",
     "phone",
     "progress",
@@ -77,14 +78,15 @@ def emit(
     ``single``: the command answers with one object (``send``, ``balance``): JSON is
     that object rather than a list of one, and the table shows it as field/value pairs.
     """
-    clean = [
-        {
-            key: (phone(value, settings) if key in PHONE_FIELDS else _plain(value))
-            for key, value in row.items()
-        }
-        for row in rows
-    ]
+    clean = [_clean(row, settings) for row in rows]
     _WRITERS[settings.output](clean, single, title)
+
+
+def _clean(row: Row, settings: Settings) -> dict[str, Any]:
+    return {
+        key: (phone(value, settings) if key in PHONE_FIELDS else _plain(value))
+        for key, value in row.items()
+    }
 
 
 def _columns(rows: Sequence[Row]) -> list[str]:
@@ -132,6 +134,58 @@ _WRITERS = {
     "jsonl": _write_jsonl,
     "csv": _write_csv,
 }
+
+
+class RowStream:
+    """Rows written to stdout as they come, in the chosen format, never all held at once.
+
+    For commands whose rows come a page at a time (``campaign export`` of a million
+    rows): JSON is one list written item by item (the same text :func:`emit` writes),
+    JSON lines and CSV a line per row under a fixed header, and a table is drawn a
+    page of rows at a time. Call :meth:`write` per row, then :meth:`close`.
+    """
+
+    #: Rows per drawn table: rich measures a table's rows before drawing any.
+    TABLE_PAGE = 1000
+
+    def __init__(self, settings: Settings, columns: Sequence[str]) -> None:
+        self._settings = settings
+        self._columns = list(columns)
+        self._format = settings.output
+        self._page: list[dict[str, Any]] = []
+        self.count = 0
+        if self._format == "csv":
+            self._csv = csv.DictWriter(sys.stdout, fieldnames=self._columns, lineterminator="\n")
+            self._csv.writeheader()
+
+    def write(self, row: Row) -> None:
+        """Write one row (its phone numbers masked unless ``--show-numbers``)."""
+        clean = _clean(row, self._settings)
+        if self._format == "jsonl":
+            sys.stdout.write(json.dumps(clean, ensure_ascii=False) + "\n")
+        elif self._format == "json":
+            sys.stdout.write(
+                ("[" if not self.count else ", ") + json.dumps(clean, ensure_ascii=False)
+            )
+        elif self._format == "csv":
+            self._csv.writerow({key: _text(value) for key, value in clean.items()})
+        else:
+            self._page.append(clean)
+            if len(self._page) >= self.TABLE_PAGE:
+                self._draw()
+        self.count += 1
+
+    def close(self) -> int:
+        """End the output (a JSON list's bracket, the last table); the rows written."""
+        if self._format == "json":
+            sys.stdout.write(("[" if not self.count else "") + "]\n")
+        elif self._page:
+            self._draw()
+        return self.count
+
+    def _draw(self) -> None:
+        _write_table(self._page, False, None)
+        self._page = []
 
 
 def stderr_console() -> Console:

@@ -13,9 +13,9 @@ import click
 
 from aiosms._errors import ValidationError
 from aiosms._validation import normalize_phone
-from aiosms.cli._campaign import _journal
 from aiosms.cli._output import emit
 from aiosms.cli._run import run
+from aiosms.cli._session import journal_session
 from aiosms.cli._settings import Settings, pass_settings
 
 __all__ = ["stoplist"]
@@ -45,7 +45,7 @@ def add(settings: Settings, phones: tuple[str, ...], reason: str) -> None:
     numbers = _numbers(phones)
 
     async def body() -> None:
-        async with _journal(settings) as journal:
+        async with journal_session(settings) as journal:
             added = await journal.stoplist_add((n, reason) for n in numbers)
         emit([{"added": added, "already_listed": len(set(numbers)) - added}], settings, single=True)
 
@@ -60,7 +60,7 @@ def remove(settings: Settings, phones: tuple[str, ...]) -> None:
     numbers = _numbers(phones)
 
     async def body() -> None:
-        async with _journal(settings) as journal:
+        async with journal_session(settings) as journal:
             removed = await journal.stoplist_remove(numbers)
         emit([{"removed": removed}], settings, single=True)
 
@@ -73,7 +73,7 @@ def list_numbers(settings: Settings) -> None:
     """Every number on the stop list (masked unless --show-numbers)."""
 
     async def body() -> None:
-        async with _journal(settings) as journal:
+        async with journal_session(settings) as journal:
             entries = await journal.stoplist()
         if entries or settings.output != "table":
             emit([{"phone": p, "reason": r} for p, r in entries], settings)
@@ -106,7 +106,7 @@ def import_numbers(settings: Settings, path: Path, reason: str) -> None:
                 click.echo(f"line {line}: not a phone number, left out", err=True)
 
     async def body() -> None:
-        async with _journal(settings) as journal:
+        async with journal_session(settings) as journal:
             added = await journal.stoplist_add((n, reason) for n in numbers)
         emit(
             [{"added": added, "already_listed": len(set(numbers)) - added, "not_numbers": bad}],

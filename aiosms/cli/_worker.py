@@ -25,11 +25,11 @@ import click
 
 from aiosms._errors import SmsError
 from aiosms.campaigns import Campaign, CampaignInfo, Journal
-from aiosms.cli._campaign import _journal
 from aiosms.cli._client import Client, open_client
 from aiosms.cli._exit import ExitCode
 from aiosms.cli._output import emit
 from aiosms.cli._run import run
+from aiosms.cli._session import journal_session
 from aiosms.cli._settings import Settings, pass_settings
 
 __all__ = ["worker"]
@@ -37,9 +37,6 @@ __all__ = ["worker"]
 #: Rows in these states mean a campaign has work left (claimed and sending rows of a
 #: lost worker come back, or are settled as unknown, when a run reaps them).
 _OPEN = ("pending", "claimed", "sending")
-#: Seconds between repeated interrupts while draining: a run that was starting when
-#: the signal came must get one too.
-_REINTERRUPT = 0.1
 
 
 @click.command("worker")
@@ -94,7 +91,7 @@ def worker(
     """
 
     async def body() -> ExitCode:
-        async with _journal(settings) as journal, open_client(settings) as client:
+        async with journal_session(settings) as journal, open_client(settings) as client:
             fleet = _Worker(
                 settings,
                 journal,
@@ -144,6 +141,8 @@ class _Worker:
         #: Per campaign worked on: (runs, messages sent by this worker).
         self.tally: dict[str, tuple[int, int]] = {}
         self.draining: str | None = None
+        #: Set once the worker looks for no more work: a run not started yet never starts.
+        self.closing = False
         self.stopped_at_once = False
         self.paused: set[str] = set()
         #: Campaigns named by --campaign that the journal does not have (yet).
@@ -165,9 +164,10 @@ class _Worker:
                             break
                         with anyio.move_on_after(self.poll):
                             await self._wake.wait()
-                    while self.running:
-                        self._interrupt()
-                        await anyio.sleep(_REINTERRUPT)
+                    # No run starts from here on, and those running stop cleanly: an
+                    # interrupt holds for the rest of a Campaign.run, whatever it awaits.
+                    self.closing = True
+                    self._interrupt()
                 outer.cancel_scope.cancel()
         if self.stopped_at_once:
             click.echo("aiosms: worker stopped at once", err=True)
@@ -260,7 +260,7 @@ class _Worker:
     async def _run(self, info: CampaignInfo) -> None:
         found = self.running[info.name]
         try:
-            if self.draining is not None:
+            if self.closing or self.draining is not None:
                 return
             summary = await found.run(self.client, **self.options)
         except SmsError as error:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 from decimal import Decimal
+from pathlib import Path
 
 import anyio
 import pytest
 
 from aiosms import Message
-from aiosms.campaigns import Campaign, Journal, NewRow
+from aiosms.campaigns import Campaign, CampaignInfo, Journal, NewRow, SqliteJournal
 from aiosms.testing import FakeMySms, Fault
 
 pytestmark = pytest.mark.anyio
@@ -51,6 +52,50 @@ async def test_interrupt_settles_the_packets_on_the_wire_and_releases_the_rest(
     assert again.state == "done"
     assert again.counts["accepted"] == 200
     assert max(Counter(e.phone for e in fake.ledger).values()) == 1
+
+
+class HeldReads(SqliteJournal):
+    """The real journal, whose reads of the campaign wait, once held, until let go."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.held = False
+        self.reading = anyio.Event()
+        self.let_go = anyio.Event()
+
+    async def get_campaign(self, name: str) -> CampaignInfo | None:
+        if self.held:
+            self.reading.set()
+            await self.let_go.wait()
+        return await super().get_campaign(name)
+
+
+async def test_an_interrupt_while_run_reads_the_campaign_stops_it_before_any_claim(
+    tmp_path: Path,
+) -> None:
+    journal = HeldReads(tmp_path / "campaigns.db")
+    fake = FakeMySms(balance=Decimal(10**6))
+    try:
+        campaign = await Campaign.create(journal, "c", rows(50))
+        journal.held = True
+        summaries = []
+        async with fake.client(sender="MyShop") as sms, anyio.create_task_group() as tg:
+
+            async def go() -> None:
+                summaries.append(await campaign.run(sms, packet_size=10))
+
+            tg.start_soon(go)
+            with anyio.fail_after(10):
+                await journal.reading.wait()
+            # The signal comes while run() awaits its first read, before any pass.
+            campaign.interrupt("stop, please")
+            journal.let_go.set()
+        (summary,) = summaries
+        assert (summary.state, summary.reason, summary.sent) == ("interrupted", "stop, please", 0)
+        assert fake.ledger == []
+        assert (await campaign.counts())["pending"] == 50
+    finally:
+        await journal.aclose()
 
 
 def new_row(key: str, state: str = "pending") -> NewRow:

@@ -334,3 +334,30 @@ def test_until_done_with_a_campaign_that_does_not_exist_exits_1_naming_it(tmp_pa
     )  # fmt: skip
     assert result.exit_code == 1
     assert "no campaign named 'nope'" in result.stderr
+
+
+def test_until_done_with_one_named_campaign_missing_exits_1_having_sent_nothing(
+    tmp_path: Path,
+) -> None:
+    journal = str(tmp_path / "campaigns.db")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("phone\n" + "".join(f"+7900000{i:04d}\n" for i in range(300)), "utf-8")
+    runner = CliRunner()
+    created = runner.invoke(
+        cli, ["--journal", journal, "campaign", "create", "local", "--csv", str(rows),
+              "--text", "hi"], catch_exceptions=False,
+    )  # fmt: skip
+    assert created.exit_code == 0, created.output
+    result = runner.invoke(
+        cli, ["--journal", journal, "--gateway", "fake", "--output", "json", "worker",
+              "--campaign", "local", "--campaign", "nope", "--until-done", "--poll", "0.1"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    # Exit 1 means nothing sent: the campaign that exists was not started either.
+    assert result.exit_code == 1, result.output
+    assert "no campaign named 'nope'" in result.stderr
+    status = runner.invoke(
+        cli, ["--journal", journal, "--output", "json", "campaign", "status", "local"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert json.loads(status.stdout)["counts"]["pending"] == 300
