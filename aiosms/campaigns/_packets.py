@@ -21,6 +21,9 @@ _NOT_SENT = (DeliveryState.REJECTED, DeliveryState.UNKNOWN)
 _VALUES = {state: state.value for state in DeliveryState}
 _new = object.__new__
 _set = object.__setattr__
+#: A NamedTuple's own constructor is a Python call; ``tuple.__new__`` with every field
+#: is not, and the accepted outcome is built once per message sent.
+_new_tuple = tuple.__new__
 
 
 def message_of(row: ClaimedRow) -> Message:
@@ -45,9 +48,10 @@ def outcome_of(receipt: Receipt) -> tuple[Outcome, str | None]:
     error = receipt.error
     if error is None and receipt.state not in _NOT_SENT:
         cost = None if receipt.cost is None else str(receipt.cost)
-        outcome = Outcome(
-            row_id, "accepted", receipt.message_id, receipt.parts, cost, None, None, None,
-            _VALUES[receipt.state],
+        outcome: Outcome = _new_tuple(
+            Outcome,
+            (row_id, "accepted", receipt.message_id, receipt.parts, cost, None, None, None,
+             _VALUES[receipt.state], None),
         )  # fmt: skip
         return outcome, None
     name = None if error is None else type(error).__name__
