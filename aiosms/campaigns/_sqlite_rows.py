@@ -283,17 +283,20 @@ def counts(db: sqlite3.Connection, campaign: int) -> dict[str, int]:
 
 def totals(db: sqlite3.Connection, campaign: int) -> tuple[int, str | None]:
     """Parts and cost (a decimal string, or None) of accepted rows."""
-    parts = 0
+    (parts,) = db.execute(
+        "SELECT COALESCE(SUM(parts), 0) FROM aiosms_messages "
+        "WHERE +campaign = ? AND state = 'accepted'",
+        (campaign,),
+    ).fetchone()
     cost: Decimal | None = None
     # Summed as decimals: money never goes through a float.
-    for count, value in db.execute(
-        "SELECT parts, cost FROM aiosms_messages WHERE +campaign = ? AND state = 'accepted'",
+    for (value,) in db.execute(
+        "SELECT cost FROM aiosms_messages WHERE +campaign = ? AND state = 'accepted' "
+        "AND cost IS NOT NULL",
         (campaign,),
     ):
-        parts += count
-        if value is not None:
-            cost = Decimal(value) if cost is None else cost + Decimal(value)
-    return parts, None if cost is None else str(cost)
+        cost = Decimal(value) if cost is None else cost + Decimal(value)
+    return int(parts), None if cost is None else str(cost)
 
 
 def settled_since(db: sqlite3.Connection, campaign: int, since: float) -> int:

@@ -309,8 +309,7 @@ def finish(
             (campaign, attempt),
         ).fetchall()
         for packet, ids in records:
-            mine = set(json.loads(ids))
-            moved = _settle_packet(db, campaign, packet, now, [o for o in outcomes if o.id in mine])
+            moved = _settle_packet(db, campaign, packet, now, _of_packet(outcomes, ids))
             db.execute(
                 "UPDATE aiosms_attempts SET unsettled = unsettled - ? WHERE id = ?",
                 (moved["pending"], packet),
@@ -322,6 +321,17 @@ def finish(
         if pause is not None:
             set_campaign_state(db, campaign, "paused", pause)
     return settled
+
+
+def _of_packet(outcomes: Sequence[Outcome], ids: str) -> Sequence[Outcome]:
+    """The outcomes of the rows a packet record lists (``ids``, JSON): only those may
+    settle under it."""
+    listed = json.loads(ids)
+    if [o.id for o in outcomes] == listed:
+        # The usual case: the outcomes of exactly the packet's rows, in its order.
+        return outcomes
+    mine = set(listed)
+    return [o for o in outcomes if o.id in mine]
 
 
 def _settle_packet(
