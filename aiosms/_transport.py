@@ -16,16 +16,18 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import select
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import anyio
 import attrs
+import httpcore
 import httpx
 
 __all__ = [
@@ -324,6 +326,175 @@ class _GatewayClient(httpx.AsyncClient):
         raise TypeError("aiosms's own httpx client keeps no cookies")
 
 
+class _Stream(httpcore.AsyncNetworkStream):
+    """One connection's network stream, as httpcore sees it, at less CPU per request.
+
+    - The head of a request is held until its body (or its empty end) follows, and
+      both go in one write: one send, one write deadline, one segment on the wire,
+      instead of two of each. A read sends whatever is still held first (a proxy's
+      handshake writes then reads). The bytes go out in the request's
+      ``send_request_body`` step, so a deadline there is still a write timeout.
+    - Whether an idle connection's socket is readable (the pool asks for every
+      connection on every request) is polled on the socket found once, where
+      anyio would call ``getpeername`` and build a new poll object per question.
+    """
+
+    __slots__ = ("_fd", "_held", "_held_timeout", "_hold", "_inner", "_poll", "_socket")
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._hold = True
+        self._held = b""
+        self._held_timeout: float | None = None
+        self._socket: Any = inner.get_extra_info("socket")
+        self._fd = -1
+        self._poll: Any = None
+        poll = getattr(select, "poll", None)
+        if self._socket is not None and poll is not None:
+            self._fd = self._socket.fileno()
+            self._poll = poll()
+            self._poll.register(self._fd, select.POLLIN)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if self._hold:
+            self._hold = False
+            self._held, self._held_timeout = buffer, timeout
+            return
+        if self._held:
+            buffer, self._held = self._held + buffer, b""
+        await self._inner.write(buffer, timeout)
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._held:
+            held, self._held = self._held, b""
+            await self._inner.write(held, self._held_timeout)
+        # What is written after a read is the head of the next request.
+        self._hold = True
+        return await self._inner.read(max_bytes, timeout)
+
+    async def aclose(self) -> None:
+        self._held = b""
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        if self._held:
+            held, self._held = self._held, b""
+            await self._inner.write(held, self._held_timeout)
+        return _Stream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable" and self._poll is not None:
+            # A closed socket (its descriptor gone or reused) reads as readable,
+            # which httpcore takes for a disconnect, as it does itself.
+            return self._socket.fileno() != self._fd or bool(self._poll.poll(0))
+        return self._inner.get_extra_info(info)
+
+
+class _Backend(httpcore.AsyncNetworkBackend):
+    """httpcore's own network backend, its streams wrapped in ``_Stream``."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
+        self._inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _Stream(stream)
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        return _Stream(await self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _wrap_backends(client: httpx.AsyncClient) -> None:
+    """Give every httpcore pool of aiosms's own client the ``_Backend``.
+
+    httpx has no option for httpcore's ``network_backend``, so the pools it built
+    (the direct one and any proxy's) get it here. A pool of another shape is left
+    as it is: it works as before, only at httpcore's own cost.
+    """
+    transports = [client._transport, *client._mounts.values()]
+    for transport in transports:
+        pool = getattr(transport, "_pool", None)
+        inner = getattr(pool, "_network_backend", None)
+        if isinstance(inner, httpcore.AsyncNetworkBackend) and not isinstance(inner, _Backend):
+            pool._network_backend = _Backend(inner)  # type: ignore[union-attr]
+
+
+def step_bounds(timeout: httpx.Timeout) -> dict[str, float | None]:
+    """httpcore's bound per step under ``timeout``, less those its deadline makes moot.
+
+    A step allowed as long as the whole request, or longer, can never run out first:
+    the request's deadline (``deadline_of``), started earlier, ends it and names the
+    step all the same. Each bound costs httpcore a timer per read or write, so only
+    those that can fire first are set.
+    """
+    deadline = deadline_of(timeout)
+    bounds = timeout.as_dict()
+    if deadline is not None:
+        for step, bound in bounds.items():
+            if bound is not None and bound >= deadline:
+                bounds[step] = None
+    return bounds
+
+
+def closed_failure(url: str) -> TransportFailure:
+    """The failure of a request on a closed pool: nothing left, nothing will."""
+    return TransportFailure(
+        "ClientClosed",
+        provably_unsent=True,
+        retryable=False,
+        host=host_of(url),
+        reason="the connection pool is closed",
+    )
+
+
+def _httpx_failure(exc: Exception, url: str) -> TransportFailure:
+    """What an exception out of httpx amounts to, without its text or frames."""
+    if isinstance(exc, ReplyTooLarge):
+        exc.host = host_of(url)
+        # Raised from within the HTTP library's frames, whose locals hold the
+        # request: none of them goes on.
+        return exc.with_traceback(None)
+    if isinstance(exc, (httpx.InvalidURL, httpx.UnsupportedProtocol)):
+        # Refused before any connection was made; trying again cannot help.
+        return TransportFailure(
+            type(exc).__name__,
+            provably_unsent=True,
+            retryable=False,
+            host=host_of(url),
+            reason="the URL cannot be used",
+        )
+    # Any failure httpx may raise (a broken gzip body included) has a text and a
+    # request that may hold a GET URL, so only its name goes on. Whatever else the
+    # HTTP stack raises (a closed event loop, a bug) may come after the request
+    # left, and its frames may hold the password.
+    sent_proof = isinstance(exc, (httpx.RequestError, httpx.StreamError)) and provably_unsent(exc)
+    return TransportFailure(
+        type(exc).__name__,
+        provably_unsent=sent_proof,
+        host=host_of(url),
+        reason=failure_reason(exc),
+    )
+
+
 class HttpxTransport:
     """The default transport: one pooled ``httpx.AsyncClient``.
 
@@ -357,6 +528,8 @@ class HttpxTransport:
             trust_env=trust_env,
             verify=verify if verify is not None else True,
         )
+        if self._owns_client and http_transport is None:
+            _wrap_backends(self._client)
         #: Connections aiosms's own pool may open; None for a caller's client or a
         #: custom httpx transport (no pool of aiosms's to size).
         self.max_connections = (
@@ -367,71 +540,29 @@ class HttpxTransport:
         #: Only httpx's own connection pool is known to report trace events from the
         #: moment it hands out a connection (a custom transport may report none).
         self._traced = self._owns_client and http_transport is None
+        #: httpcore's bounds per step for aiosms's own pool (``step_bounds``); a
+        #: caller's client keeps its own, whatever its transport does with them.
+        self._bounds = step_bounds(self._client.timeout) if self._traced else None
 
     async def request(
         self, request: WireRequest, *, timeout: httpx.Timeout | None = None
     ) -> WireResponse:
         """Send one request within its deadline; return its status and capped body."""
-        failure: TransportFailure | None = None
         started = time.perf_counter()
-        url = self._urls.get(request.url)
-        if url is None:
-            # Parsing a URL is a large part of httpx's cost per request: once per URL.
-            url = self._urls[request.url] = httpx.URL(request.url)
         if self._client.is_closed:
             # httpx would raise a bare RuntimeError; nothing can leave a closed pool.
-            raise logged_failure(
-                request,
-                TransportFailure(
-                    "ClientClosed",
-                    provably_unsent=True,
-                    retryable=False,
-                    host=host_of(request.url),
-                    reason="the connection pool is closed",
-                ),
-            )
+            raise logged_failure(request, closed_failure(request.url))
         deadline = self._deadline if timeout is None else deadline_of(timeout)
         # httpcore reports each step of a request: the only way to tell, when the
         # deadline cuts a request short, whether any byte of it was written.
         progress = _Progress()
-        status = 0
-        body = b""
-        retry_after: str | None = None
+        failure: TransportFailure | None = None
+        status, body, retry_after = 0, b"", None
         with anyio.move_on_after(deadline if deadline is not None else math.inf) as scope:
             try:
-                status, body, retry_after = await self._exchange(request, url, timeout, progress)
-            except ReplyTooLarge as too_large:
-                too_large.host = host_of(request.url)
-                # Raised from within the HTTP library's frames, whose locals hold the
-                # request: none of them goes on.
-                failure = too_large.with_traceback(None)
-            except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-                # Refused before any connection was made; trying again cannot help.
-                failure = TransportFailure(
-                    type(exc).__name__,
-                    provably_unsent=True,
-                    retryable=False,
-                    host=host_of(request.url),
-                    reason="the URL cannot be used",
-                )
-            except (httpx.RequestError, httpx.StreamError) as exc:
-                # Any failure httpx may raise (a broken gzip body included): its text and
-                # its request may hold a GET URL, so only its name goes on.
-                failure = TransportFailure(
-                    type(exc).__name__,
-                    provably_unsent=provably_unsent(exc),
-                    host=host_of(request.url),
-                    reason=failure_reason(exc),
-                )
+                status, body, retry_after = await self._exchange(request, timeout, progress)
             except Exception as exc:
-                # Whatever else the HTTP stack raises (a closed event loop, a bug) may
-                # come after the request left, and its frames may hold the password.
-                failure = TransportFailure(
-                    type(exc).__name__,
-                    provably_unsent=False,
-                    host=host_of(request.url),
-                    reason=failure_reason(exc),
-                )
+                failure = _httpx_failure(exc, request.url)
         if scope.cancelled_caught or (scope.cancel_called and failure is not None):
             kind, unsent = progress.timeout_kind(self._traced)
             failure = TransportFailure(
@@ -441,16 +572,20 @@ class HttpxTransport:
                 reason=f"the request's deadline of {deadline:g} s passed",
             )
         if failure is not None:
+            # Raised here, outside the ``except`` block: no cause or context chained.
             raise logged_failure(request, failure)
         return logged_response(request, started, status, body, retry_after)
 
     async def _exchange(
-        self,
-        request: WireRequest,
-        url: httpx.URL,
-        timeout: httpx.Timeout | None,
-        progress: _Progress,
+        self, request: WireRequest, timeout: httpx.Timeout | None, progress: _Progress
     ) -> tuple[int, bytes, str | None]:
+        url = self._urls.get(request.url)
+        if url is None:
+            # Parsing a URL is a large part of httpx's cost per request: once per URL.
+            url = self._urls[request.url] = httpx.URL(request.url)
+        extensions: dict[str, Any] = {"trace": progress}
+        if self._bounds is not None:
+            extensions["timeout"] = self._bounds if timeout is None else step_bounds(timeout)
         http_request = self._client.build_request(
             request.method,
             url,
@@ -460,7 +595,7 @@ class HttpxTransport:
             # Without a per-call timeout, the client's own: aiosms's client was
             # built with the default, and a caller's client keeps its own.
             timeout=timeout or httpx.USE_CLIENT_DEFAULT,
-            extensions={"trace": progress},
+            extensions=extensions,
         )
         http_request.stream = _Body(request.content or b"")
         response = await self._client.send(http_request, follow_redirects=False, stream=True)
