@@ -543,6 +543,8 @@ class HttpxTransport:
         #: httpcore's bounds per step for aiosms's own pool (``step_bounds``); a
         #: caller's client keeps its own, whatever its transport does with them.
         self._bounds = step_bounds(self._client.timeout) if self._traced else None
+        #: The headers of aiosms's own requests but their length, by URL and kind.
+        self._heads: dict[tuple[Any, ...], httpx.Headers] = {}
 
     async def request(
         self, request: WireRequest, *, timeout: httpx.Timeout | None = None
@@ -583,21 +585,21 @@ class HttpxTransport:
         if url is None:
             # Parsing a URL is a large part of httpx's cost per request: once per URL.
             url = self._urls[request.url] = httpx.URL(request.url)
-        extensions: dict[str, Any] = {"trace": progress}
         if self._bounds is not None:
-            extensions["timeout"] = self._bounds if timeout is None else step_bounds(timeout)
-        http_request = self._client.build_request(
-            request.method,
-            url,
-            params=request.params,
-            content=request.content,
-            headers=request.headers,
-            # Without a per-call timeout, the client's own: aiosms's client was
-            # built with the default, and a caller's client keeps its own.
-            timeout=timeout or httpx.USE_CLIENT_DEFAULT,
-            extensions=extensions,
-        )
-        http_request.stream = _Body(request.content or b"")
+            bounds = self._bounds if timeout is None else step_bounds(timeout)
+            http_request = self._own_request(request, url, {"trace": progress, "timeout": bounds})
+        else:
+            http_request = self._client.build_request(
+                request.method,
+                url,
+                params=request.params,
+                content=request.content,
+                headers=request.headers,
+                # Without a per-call timeout, a caller's client keeps its own.
+                timeout=timeout or httpx.USE_CLIENT_DEFAULT,
+                extensions={"trace": progress},
+            )
+            http_request.stream = _Body(request.content or b"")
         response = await self._client.send(http_request, follow_redirects=False, stream=True)
         try:
             body = await read_capped(response)
@@ -611,6 +613,37 @@ class HttpxTransport:
                 # growing with the live heap; dropping the stream frees all at once.
                 response.stream = _SPENT
         return response.status_code, body, response.headers.get("retry-after")
+
+    def _own_request(
+        self, request: WireRequest, url: httpx.URL, extensions: dict[str, Any]
+    ) -> httpx.Request:
+        """The request aiosms's own client would build, its fixed headers merged once.
+
+        The client has no base URL, parameters, cookies or auth of its own, so its
+        ``build_request`` only merges its default headers with the request's and adds
+        ``Host`` and ``Content-Length``: the same for every request to a URL but the
+        body's length, which alone is set per request.
+        """
+        content = request.content or b""
+        key = (request.url, request.method, bool(content), *(request.headers or {}).items())
+        head = self._heads.get(key)
+        if head is None:
+            head = self._heads[key] = self._client.build_request(
+                request.method, url, content=content, headers=request.headers
+            ).headers
+            if content:
+                del head["Content-Length"]
+        http_request = httpx.Request(
+            request.method,
+            url,
+            params=request.params,
+            headers=head,
+            stream=_Body(content),
+            extensions=extensions,
+        )
+        if content:
+            http_request.headers["Content-Length"] = str(len(content))
+        return http_request
 
     async def aclose(self) -> None:
         if self._owns_client:

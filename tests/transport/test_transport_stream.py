@@ -181,3 +181,52 @@ def test_no_timeout_at_all_leaves_every_step_unbounded() -> None:
     assert step_bounds(httpx.Timeout(None)) == dict.fromkeys(
         ("connect", "read", "write", "pool"), None
     )
+
+
+async def body_of(request: httpx.Request) -> bytes:
+    return b"".join([chunk async for chunk in request.stream])  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        WireRequest(
+            "POST",
+            "http://127.0.0.1:9/push_msg.php",
+            content=b"phone=79160000001&text=hi",
+            headers={"content-type": "application/x-www-form-urlencoded; charset=utf-8"},
+        ),
+        WireRequest("POST", "http://127.0.0.1:9/push_msg.php", content=b"x"),
+        WireRequest("POST", "http://127.0.0.1:9/get_profile.php"),
+        WireRequest("GET", "http://127.0.0.1:9/", params={"method": "get_profile", "a": "б c"}),
+    ],
+    ids=repr,
+)
+async def test_aiosms_own_requests_are_those_httpx_would_build(wire: WireRequest) -> None:
+    transport = HttpxTransport()
+    client = transport._client
+    try:
+        expected = client.build_request(
+            wire.method, wire.url, params=wire.params, content=wire.content, headers=wire.headers
+        )
+        # Twice: the second request reuses what the first one merged.
+        for _ in range(2):
+            built = transport._own_request(wire, httpx.URL(wire.url), {})
+            assert (built.method, built.url) == (expected.method, expected.url)
+            assert built.headers.raw == expected.headers.raw
+            assert await body_of(built) == (wire.content or b"")
+    finally:
+        await transport.aclose()
+
+
+async def test_bodies_of_different_lengths_to_one_url_each_carry_their_own_length() -> None:
+    transport = HttpxTransport()
+    try:
+        lengths = []
+        for content in (b"a=1", b"a=12345", b"a"):
+            wire = WireRequest("POST", "http://127.0.0.1:9/push_msg.php", content=content)
+            built = transport._own_request(wire, httpx.URL(wire.url), {})
+            lengths.append(built.headers.get_list("content-length"))
+    finally:
+        await transport.aclose()
+    assert lengths == [["3"], ["7"], ["1"]]
