@@ -339,21 +339,19 @@ class _Stream(httpcore.AsyncNetworkStream):
       anyio would call ``getpeername`` and build a new poll object per question.
     """
 
-    __slots__ = ("_fd", "_held", "_held_timeout", "_hold", "_inner", "_poll", "_socket")
+    __slots__ = ("_held", "_held_timeout", "_hold", "_inner", "_poll")
 
     def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
         self._inner = inner
         self._hold = True
         self._held = b""
         self._held_timeout: float | None = None
-        self._socket: Any = inner.get_extra_info("socket")
-        self._fd = -1
         self._poll: Any = None
+        sock = inner.get_extra_info("socket")
         poll = getattr(select, "poll", None)
-        if self._socket is not None and poll is not None:
-            self._fd = self._socket.fileno()
+        if sock is not None and poll is not None:
             self._poll = poll()
-            self._poll.register(self._fd, select.POLLIN)
+            self._poll.register(sock.fileno(), select.POLLIN)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if self._hold:
@@ -389,9 +387,10 @@ class _Stream(httpcore.AsyncNetworkStream):
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable" and self._poll is not None:
-            # A closed socket (its descriptor gone or reused) reads as readable,
-            # which httpcore takes for a disconnect, as it does itself.
-            return self._socket.fileno() != self._fd or bool(self._poll.poll(0))
+            # httpcore asks only while the connection is idle, its socket open; a
+            # closed descriptor would poll as invalid, which reads as readable: a
+            # disconnect, as httpcore concludes itself.
+            return bool(self._poll.poll(0))
         return self._inner.get_extra_info(info)
 
 
