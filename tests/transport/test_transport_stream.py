@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from typing import Any
 
 import anyio
@@ -107,7 +108,9 @@ async def test_each_request_on_a_kept_alive_connection_leaves_in_one_write() -> 
 
 
 async def serve_once_then_close(
-    listener: anyio.abc.Listener[anyio.abc.SocketStream], accepted: list[int]
+    listener: anyio.abc.Listener[anyio.abc.SocketStream],
+    accepted: list[int],
+    reply: bytes = REPLY,
 ) -> None:
     """Answer one request per connection, then close it: a gateway ending keep-alive."""
 
@@ -122,7 +125,7 @@ async def serve_once_then_close(
                 length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
                 while len(body) < length:
                     body += await client.receive()
-            await client.send(REPLY)
+            await client.send(reply)
 
     async with listener:
         await listener.serve(handle)
@@ -147,6 +150,27 @@ async def test_a_kept_alive_connection_the_gateway_closed_is_replaced_not_failed
     assert (first.status_code, first.body) == (200, b"ok")
     assert (second.status_code, second.body) == (200, b"ok")
     assert len(accepted) == 2
+
+
+async def test_a_compressed_reply_is_read_decompressed() -> None:
+    payload = b'{"err_code": 0, "data": {"id": "1"}}'
+    packed = gzip.compress(payload)
+    reply = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(packed),
+        packed,
+    )
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    transport = HttpxTransport()
+    request = WireRequest("POST", f"http://127.0.0.1:{port}/push_msg.php", content=b"a=1")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(serve_once_then_close, listener, [], reply)
+        try:
+            response = await transport.request(request)
+        finally:
+            await transport.aclose()
+            tg.cancel_scope.cancel()
+    assert (response.status_code, response.body) == (200, payload)
 
 
 def test_aiosms_own_pools_use_its_stream_and_a_proxys_pool_too() -> None:
