@@ -6,6 +6,7 @@
     python -m benchmarks._profile NAME --api send_many # the same through send_many
     python -m benchmarks._profile fanout-httpx-50 --concurrency 10   # other fan-out widths
     python -m benchmarks._profile fanout-httpx-50 --default-limits   # aiosms's own pool
+    python -m benchmarks._profile fanout-httpx-50 --backend trio     # the same on trio
 
 cProfile by default (top functions by cumulative and by own time, and aiosms's own
 functions apart). cProfile slows pure-Python code unevenly, so for proportions run
@@ -107,8 +108,9 @@ def report(profile: cProfile.Profile, top: int) -> None:
 def summarize(path: str, top: int) -> None:
     """Cumulative and own shares per function from py-spy's raw (collapsed) output.
 
-    Shares are of the samples taken inside the event loop's callbacks (``Handle._run``):
-    the steady state, without start-up, imports and shutdown.
+    Shares are of the samples taken inside the event loop's callbacks (``Handle._run``
+    on asyncio, ``unrolled_run`` on trio): the steady state, without start-up, imports
+    and shutdown.
     """
     cumulative: Counter[str] = Counter()
     own: Counter[str] = Counter()
@@ -117,7 +119,7 @@ def summarize(path: str, top: int) -> None:
         for line in lines:
             stack, _, count_text = line.rstrip("\n").rpartition(" ")
             frames = [_frame(f) for f in stack.split(";")] if stack else []
-            if not any(f.startswith("Handle._run ") for f in frames):
+            if not any(f.startswith(_LOOP_FRAMES) for f in frames):
                 continue
             count = int(count_text)
             total += count
@@ -135,6 +137,11 @@ def summarize(path: str, top: int) -> None:
     mine = [(f, c) for f, c in cumulative.most_common() if "[aiosms]" in f]
     for frame, count in mine[:top]:
         print(f"{count / total:6.1%}  {frame}")
+
+
+#: The frames under which an event loop runs its tasks: asyncio's callbacks, trio's
+#: run loop (which includes its scheduler's own work).
+_LOOP_FRAMES = ("Handle._run ", "unrolled_run ")
 
 
 def _frame(text: str) -> str:
@@ -159,6 +166,7 @@ def main() -> None:
         action="store_true",
         help="fanout: aiosms's own pool instead of one sized to the concurrency",
     )
+    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--no-cprofile", action="store_true", help="for an outside sampler")
     parser.add_argument("--summarize", metavar="PY_SPY_RAW", help="summarise py-spy raw output")
@@ -181,7 +189,7 @@ def main() -> None:
             args.concurrency,
             not args.default_limits,
             profile,
-            backend="asyncio",
+            backend=args.backend,
         )
     if profile is not None:
         report(profile, args.top)
