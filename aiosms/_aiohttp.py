@@ -28,6 +28,7 @@ from aiosms._transport import (
     TransportFailure,
     WireRequest,
     WireResponse,
+    closed_failure,
     deadline_of,
     failure_reason,
     host_of,
@@ -101,6 +102,32 @@ def _provably_unsent(exc: BaseException) -> bool:
     return isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
 
 
+def _failure(exc: Exception, url: str) -> TransportFailure:
+    """What an exception out of aiohttp amounts to, without its text or frames."""
+    import aiohttp
+
+    if isinstance(exc, ReplyTooLarge):
+        exc.host = host_of(url)
+        # Raised from within the HTTP library's frames, whose locals hold the
+        # request: none of them goes on.
+        return exc.with_traceback(None)
+    if isinstance(exc, (aiohttp.ClientError, TimeoutError)):
+        return TransportFailure(
+            type(exc).__name__,
+            provably_unsent=_provably_unsent(exc),
+            host=host_of(url),
+            reason=failure_reason(exc) or _timeout_reason(exc),
+        )
+    # Whatever else aiohttp raises (a closed event loop, a bug) may come after the
+    # request left, and its frames may hold the password.
+    return TransportFailure(
+        type(exc).__name__,
+        provably_unsent=False,
+        host=host_of(url),
+        reason=failure_reason(exc),
+    )
+
+
 class AiohttpTransport:
     """Sends requests with one ``aiohttp.ClientSession`` (created on first use).
 
@@ -171,37 +198,15 @@ class AiohttpTransport:
         self, request: WireRequest, *, timeout: httpx.Timeout | None = None
     ) -> WireResponse:
         """Send one request; return its status and body, or raise ``TransportFailure``."""
-        import aiohttp
-
-        if self._session is None:
-            if not self._on_asyncio():
-                # Nothing can leave from here: certainly not sent, and no use retrying.
-                raise TransportFailure(
-                    "aiohttp transport outside asyncio", provably_unsent=True, retryable=False
-                )
-            self._session = self._open_session()
-        if self._session.closed:
-            # aiohttp would raise a bare RuntimeError; nothing can leave a closed session.
-            raise logged_failure(
-                request,
-                TransportFailure(
-                    "ClientClosed",
-                    provably_unsent=True,
-                    retryable=False,
-                    host=host_of(request.url),
-                    reason="the connection pool is closed",
-                ),
-            )
+        session = self._session_for(request)
         options: dict[str, Any] = {"allow_redirects": False}
         if timeout is not None:
             options["timeout"] = _client_timeout(timeout)
         failure: TransportFailure | None = None
         started = time.perf_counter()
-        status = 0
-        body = b""
-        retry_after: str | None = None
+        status, body, retry_after = 0, b"", None
         try:
-            async with self._session.request(
+            async with session.request(
                 request.method,
                 request.url,
                 params=request.params,
@@ -212,30 +217,26 @@ class AiohttpTransport:
                 body = await _read_capped(response)
                 status = response.status
                 retry_after = response.headers.get("retry-after")
-        except ReplyTooLarge as too_large:
-            too_large.host = host_of(request.url)
-            # Raised from within the HTTP library's frames, whose locals hold the
-            # request: none of them goes on.
-            failure = too_large.with_traceback(None)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            failure = TransportFailure(
-                type(exc).__name__,
-                provably_unsent=_provably_unsent(exc),
-                host=host_of(request.url),
-                reason=failure_reason(exc) or _timeout_reason(exc),
-            )
         except Exception as exc:
-            # Whatever else aiohttp raises (a closed event loop, a bug) may come after
-            # the request left, and its frames may hold the password.
-            failure = TransportFailure(
-                type(exc).__name__,
-                provably_unsent=False,
-                host=host_of(request.url),
-                reason=failure_reason(exc),
-            )
+            failure = _failure(exc, request.url)
         if failure is not None:
+            # Raised here, outside the ``except`` block: no cause or context chained.
             raise logged_failure(request, failure)
         return logged_response(request, started, status, body, retry_after)
+
+    def _session_for(self, request: WireRequest) -> aiohttp.ClientSession:
+        """The session to send ``request`` with, opened on first use."""
+        if self._session is None:
+            if not self._on_asyncio():
+                # Nothing can leave from here: certainly not sent, and no use retrying.
+                raise TransportFailure(
+                    "aiohttp transport outside asyncio", provably_unsent=True, retryable=False
+                )
+            self._session = self._open_session()
+        if self._session.closed:
+            # aiohttp would raise a bare RuntimeError; nothing can leave a closed session.
+            raise logged_failure(request, closed_failure(request.url))
+        return self._session
 
     async def aclose(self) -> None:
         """Close the session aiosms opened (never one you passed in). Safe to call twice."""

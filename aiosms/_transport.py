@@ -16,16 +16,18 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import select
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import anyio
 import attrs
+import httpcore
 import httpx
 
 __all__ = [
@@ -324,6 +326,174 @@ class _GatewayClient(httpx.AsyncClient):
         raise TypeError("aiosms's own httpx client keeps no cookies")
 
 
+class _Stream(httpcore.AsyncNetworkStream):
+    """One connection's network stream, as httpcore sees it, at less CPU per request.
+
+    - The head of a request is held until its body (or its empty end) follows, and
+      both go in one write: one send, one write deadline, one segment on the wire,
+      instead of two of each. A read sends whatever is still held first (a proxy's
+      handshake writes then reads). The bytes go out in the request's
+      ``send_request_body`` step, so a deadline there is still a write timeout.
+    - Whether an idle connection's socket is readable (the pool asks for every
+      connection on every request) is polled on the socket found once, where
+      anyio would call ``getpeername`` and build a new poll object per question.
+    """
+
+    __slots__ = ("_held", "_held_timeout", "_hold", "_inner", "_poll")
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._hold = True
+        self._held = b""
+        self._held_timeout: float | None = None
+        self._poll: Any = None
+        sock = inner.get_extra_info("socket")
+        poll = getattr(select, "poll", None)
+        if sock is not None and poll is not None:
+            self._poll = poll()
+            self._poll.register(sock.fileno(), select.POLLIN)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if self._hold:
+            self._hold = False
+            self._held, self._held_timeout = buffer, timeout
+            return
+        if self._held:
+            buffer, self._held = self._held + buffer, b""
+        await self._inner.write(buffer, timeout)
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._held:
+            held, self._held = self._held, b""
+            await self._inner.write(held, self._held_timeout)
+        # What is written after a read is the head of the next request.
+        self._hold = True
+        return await self._inner.read(max_bytes, timeout)
+
+    async def aclose(self) -> None:
+        self._held = b""
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        if self._held:
+            held, self._held = self._held, b""
+            await self._inner.write(held, self._held_timeout)
+        return _Stream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable" and self._poll is not None:
+            # httpcore asks only while the connection is idle, its socket open; a
+            # closed descriptor would poll as invalid, which reads as readable: a
+            # disconnect, as httpcore concludes itself.
+            return bool(self._poll.poll(0))
+        return self._inner.get_extra_info(info)
+
+
+class _Backend(httpcore.AsyncNetworkBackend):
+    """httpcore's own network backend, its streams wrapped in ``_Stream``."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
+        self._inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _Stream(stream)
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        return _Stream(await self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _wrap_backends(client: httpx.AsyncClient) -> None:
+    """Give every httpcore pool of aiosms's own client the ``_Backend``.
+
+    httpx has no option for httpcore's ``network_backend``, so the pools it built
+    (the direct one and any proxy's) get it here. A pool of another shape is left
+    as it is: it works as before, only at httpcore's own cost.
+    """
+    transports = [client._transport, *client._mounts.values()]
+    for transport in transports:
+        pool = getattr(transport, "_pool", None)
+        inner = getattr(pool, "_network_backend", None)
+        if isinstance(inner, httpcore.AsyncNetworkBackend) and not isinstance(inner, _Backend):
+            pool._network_backend = _Backend(inner)  # type: ignore[union-attr]
+
+
+def step_bounds(timeout: httpx.Timeout) -> dict[str, float | None]:
+    """httpcore's bound per step under ``timeout``, less those its deadline makes moot.
+
+    A step allowed as long as the whole request, or longer, can never run out first:
+    the request's deadline (``deadline_of``), started earlier, ends it and names the
+    step all the same. Each bound costs httpcore a timer per read or write, so only
+    those that can fire first are set.
+    """
+    deadline = deadline_of(timeout)
+    bounds = timeout.as_dict()
+    if deadline is not None:
+        for step, bound in bounds.items():
+            if bound is not None and bound >= deadline:
+                bounds[step] = None
+    return bounds
+
+
+def closed_failure(url: str) -> TransportFailure:
+    """The failure of a request on a closed pool: nothing left, nothing will."""
+    return TransportFailure(
+        "ClientClosed",
+        provably_unsent=True,
+        retryable=False,
+        host=host_of(url),
+        reason="the connection pool is closed",
+    )
+
+
+def _httpx_failure(exc: Exception, url: str) -> TransportFailure:
+    """What an exception out of httpx amounts to, without its text or frames."""
+    if isinstance(exc, ReplyTooLarge):
+        exc.host = host_of(url)
+        # Raised from within the HTTP library's frames, whose locals hold the
+        # request: none of them goes on.
+        return exc.with_traceback(None)
+    if isinstance(exc, (httpx.InvalidURL, httpx.UnsupportedProtocol)):
+        # Refused before any connection was made; trying again cannot help.
+        return TransportFailure(
+            type(exc).__name__,
+            provably_unsent=True,
+            retryable=False,
+            host=host_of(url),
+            reason="the URL cannot be used",
+        )
+    # Any failure httpx may raise (a broken gzip body included) has a text and a
+    # request that may hold a GET URL, so only its name goes on. Whatever else the
+    # HTTP stack raises (a closed event loop, a bug) may come after the request
+    # left, and its frames may hold the password.
+    sent_proof = isinstance(exc, (httpx.RequestError, httpx.StreamError)) and provably_unsent(exc)
+    return TransportFailure(
+        type(exc).__name__,
+        provably_unsent=sent_proof,
+        host=host_of(url),
+        reason=failure_reason(exc),
+    )
+
+
 class HttpxTransport:
     """The default transport: one pooled ``httpx.AsyncClient``.
 
@@ -357,6 +527,8 @@ class HttpxTransport:
             trust_env=trust_env,
             verify=verify if verify is not None else True,
         )
+        if self._owns_client and http_transport is None:
+            _wrap_backends(self._client)
         #: Connections aiosms's own pool may open; None for a caller's client or a
         #: custom httpx transport (no pool of aiosms's to size).
         self.max_connections = (
@@ -367,71 +539,31 @@ class HttpxTransport:
         #: Only httpx's own connection pool is known to report trace events from the
         #: moment it hands out a connection (a custom transport may report none).
         self._traced = self._owns_client and http_transport is None
+        #: httpcore's bounds per step for aiosms's own pool (``step_bounds``); a
+        #: caller's client keeps its own, whatever its transport does with them.
+        self._bounds = step_bounds(self._client.timeout) if self._traced else None
+        #: The headers of aiosms's own requests but their length, by URL and kind.
+        self._heads: dict[tuple[Any, ...], httpx.Headers] = {}
 
     async def request(
         self, request: WireRequest, *, timeout: httpx.Timeout | None = None
     ) -> WireResponse:
         """Send one request within its deadline; return its status and capped body."""
-        failure: TransportFailure | None = None
         started = time.perf_counter()
-        url = self._urls.get(request.url)
-        if url is None:
-            # Parsing a URL is a large part of httpx's cost per request: once per URL.
-            url = self._urls[request.url] = httpx.URL(request.url)
         if self._client.is_closed:
             # httpx would raise a bare RuntimeError; nothing can leave a closed pool.
-            raise logged_failure(
-                request,
-                TransportFailure(
-                    "ClientClosed",
-                    provably_unsent=True,
-                    retryable=False,
-                    host=host_of(request.url),
-                    reason="the connection pool is closed",
-                ),
-            )
+            raise logged_failure(request, closed_failure(request.url))
         deadline = self._deadline if timeout is None else deadline_of(timeout)
         # httpcore reports each step of a request: the only way to tell, when the
         # deadline cuts a request short, whether any byte of it was written.
         progress = _Progress()
-        status = 0
-        body = b""
-        retry_after: str | None = None
+        failure: TransportFailure | None = None
+        status, body, retry_after = 0, b"", None
         with anyio.move_on_after(deadline if deadline is not None else math.inf) as scope:
             try:
-                status, body, retry_after = await self._exchange(request, url, timeout, progress)
-            except ReplyTooLarge as too_large:
-                too_large.host = host_of(request.url)
-                # Raised from within the HTTP library's frames, whose locals hold the
-                # request: none of them goes on.
-                failure = too_large.with_traceback(None)
-            except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-                # Refused before any connection was made; trying again cannot help.
-                failure = TransportFailure(
-                    type(exc).__name__,
-                    provably_unsent=True,
-                    retryable=False,
-                    host=host_of(request.url),
-                    reason="the URL cannot be used",
-                )
-            except (httpx.RequestError, httpx.StreamError) as exc:
-                # Any failure httpx may raise (a broken gzip body included): its text and
-                # its request may hold a GET URL, so only its name goes on.
-                failure = TransportFailure(
-                    type(exc).__name__,
-                    provably_unsent=provably_unsent(exc),
-                    host=host_of(request.url),
-                    reason=failure_reason(exc),
-                )
+                status, body, retry_after = await self._exchange(request, timeout, progress)
             except Exception as exc:
-                # Whatever else the HTTP stack raises (a closed event loop, a bug) may
-                # come after the request left, and its frames may hold the password.
-                failure = TransportFailure(
-                    type(exc).__name__,
-                    provably_unsent=False,
-                    host=host_of(request.url),
-                    reason=failure_reason(exc),
-                )
+                failure = _httpx_failure(exc, request.url)
         if scope.cancelled_caught or (scope.cancel_called and failure is not None):
             kind, unsent = progress.timeout_kind(self._traced)
             failure = TransportFailure(
@@ -441,31 +573,35 @@ class HttpxTransport:
                 reason=f"the request's deadline of {deadline:g} s passed",
             )
         if failure is not None:
+            # Raised here, outside the ``except`` block: no cause or context chained.
             raise logged_failure(request, failure)
         return logged_response(request, started, status, body, retry_after)
 
     async def _exchange(
-        self,
-        request: WireRequest,
-        url: httpx.URL,
-        timeout: httpx.Timeout | None,
-        progress: _Progress,
+        self, request: WireRequest, timeout: httpx.Timeout | None, progress: _Progress
     ) -> tuple[int, bytes, str | None]:
-        http_request = self._client.build_request(
-            request.method,
-            url,
-            params=request.params,
-            content=request.content,
-            headers=request.headers,
-            # Without a per-call timeout, the client's own: aiosms's client was
-            # built with the default, and a caller's client keeps its own.
-            timeout=timeout or httpx.USE_CLIENT_DEFAULT,
-            extensions={"trace": progress},
-        )
-        http_request.stream = _Body(request.content or b"")
+        url = self._urls.get(request.url)
+        if url is None:
+            # Parsing a URL is a large part of httpx's cost per request: once per URL.
+            url = self._urls[request.url] = httpx.URL(request.url)
+        if self._bounds is not None:
+            bounds = self._bounds if timeout is None else step_bounds(timeout)
+            http_request = self._own_request(request, url, {"trace": progress, "timeout": bounds})
+        else:
+            http_request = self._client.build_request(
+                request.method,
+                url,
+                params=request.params,
+                content=request.content,
+                headers=request.headers,
+                # Without a per-call timeout, a caller's client keeps its own.
+                timeout=timeout or httpx.USE_CLIENT_DEFAULT,
+                extensions={"trace": progress},
+            )
+            http_request.stream = _Body(request.content or b"")
         response = await self._client.send(http_request, follow_redirects=False, stream=True)
         try:
-            body = await read_capped(response)
+            body = await read_capped(response, streamed=self._traced)
         finally:
             try:
                 await response.aclose()
@@ -476,6 +612,37 @@ class HttpxTransport:
                 # growing with the live heap; dropping the stream frees all at once.
                 response.stream = _SPENT
         return response.status_code, body, response.headers.get("retry-after")
+
+    def _own_request(
+        self, request: WireRequest, url: httpx.URL, extensions: dict[str, Any]
+    ) -> httpx.Request:
+        """The request aiosms's own client would build, its fixed headers merged once.
+
+        The client has no base URL, parameters, cookies or auth of its own, so its
+        ``build_request`` only merges its default headers with the request's and adds
+        ``Host`` and ``Content-Length``: the same for every request to a URL but the
+        body's length, which alone is set per request.
+        """
+        content = request.content or b""
+        key = (request.url, request.method, bool(content), *(request.headers or {}).items())
+        head = self._heads.get(key)
+        if head is None:
+            head = self._heads[key] = self._client.build_request(
+                request.method, url, content=content, headers=request.headers
+            ).headers
+            if content:
+                del head["Content-Length"]
+        http_request = httpx.Request(
+            request.method,
+            url,
+            params=request.params,
+            headers=head,
+            stream=_Body(content),
+            extensions=extensions,
+        )
+        if content:
+            http_request.headers["Content-Length"] = str(len(content))
+        return http_request
 
     async def aclose(self) -> None:
         if self._owns_client:
@@ -512,15 +679,18 @@ class _Body(httpx.AsyncByteStream):
 _SPENT = httpx.ByteStream(b"")
 
 
-async def read_capped(response: httpx.Response) -> bytes:
-    """The response body, or ``ReplyTooLarge`` once it passes ``MAX_REPLY_BYTES``."""
+async def read_capped(response: httpx.Response, *, streamed: bool = False) -> bytes:
+    """The response body, or ``ReplyTooLarge`` once it passes ``MAX_REPLY_BYTES``.
+
+    ``streamed``: the body is known to come from the network unread (httpx's own
+    pool), never from a response built with its content, which is already read.
+    """
     declared = response.headers.get("content-length", "")
-    if (
-        declared.isdigit()
-        and int(declared) > MAX_REPLY_BYTES
-        and ("content-encoding" not in response.headers)
-    ):
+    encoded = "content-encoding" in response.headers
+    if declared.isdigit() and int(declared) > MAX_REPLY_BYTES and not encoded:
         raise too_large()
+    # An unencoded body from the network needs no decoder: one generator fewer.
+    body = response.aiter_raw() if streamed and not encoded else response.aiter_bytes()
     chunks: list[bytes] = []
     size = 0
     # Past the cap the read is cancelled, not abandoned: the cancellation rises from
@@ -528,7 +698,7 @@ async def read_capped(response: httpx.Response) -> bytes:
     # each ends there and then (an abandoned one is finalised later, with a warning
     # under trio) and the connection is closed, not returned to the pool.
     with anyio.CancelScope() as cap:
-        async for chunk in response.aiter_bytes():
+        async for chunk in body:
             if cap.cancel_called:
                 continue
             size += len(chunk)

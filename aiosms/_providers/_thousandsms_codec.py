@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import attrs
 
@@ -429,7 +429,23 @@ class ThousandSmsCodec:
         """The request for one call with its arguments."""
         # The password lives only in this frame and in the request's body or query,
         # neither of which any repr or log shows.
-        fields = {
+        if self.method == "GET":
+            return WireRequest("GET", self.base_url, params=self._fields(call, args))
+        # The constant fields are encoded once per call name, not once per message.
+        prefix = self._form_prefixes.get(call)
+        if prefix is None:
+            prefix = self._form_prefixes[call] = Secret(urlencode(self._fields(call, {})))
+        body = prefix.value
+        if args:
+            # What ``urlencode`` does for text values, without its checks per call.
+            encoded = "&".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in args.items())
+            body = f"{body}&{encoded}"
+        return WireRequest(
+            "POST", self.base_url, content=body.encode("ascii"), headers=_FORM_HEADERS
+        )
+
+    def _fields(self, call: str, args: Mapping[str, str]) -> dict[str, str]:
+        return {
             "method": call,
             "email": self.email,
             "password": self.password.value,
@@ -437,18 +453,6 @@ class ThousandSmsCodec:
             # The gateway answers XML unless told otherwise: always say which.
             "format": self.format,
         }
-        if self.method == "GET":
-            return WireRequest("GET", self.base_url, params=fields)
-        # The constant fields are encoded once per call name, not once per message.
-        prefix = self._form_prefixes.get(call)
-        if prefix is None:
-            names = ("method", "email", "password", "format")
-            prefix = self._form_prefixes[call] = Secret(urlencode({k: fields[k] for k in names}))
-        constant = prefix.value
-        body = f"{constant}&{urlencode(args)}" if args else constant
-        return WireRequest(
-            "POST", self.base_url, content=body.encode("ascii"), headers=_FORM_HEADERS
-        )
 
     def send_request(self, wires: Sequence[dict[str, str]]) -> WireRequest:
         """The ``push_msg`` request of one prepared message."""
