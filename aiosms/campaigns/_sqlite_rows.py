@@ -192,9 +192,13 @@ class _InFlight:
     ) -> list[tuple[Any, ...]]:
         """Up to ``limit`` sending rows after ``after``: those of live packet records,
         and those an older schema marked sending in the row."""
-        ids = sorted(i for i in self.packets if i > after)[:limit]
-        found = []
+        found: list[tuple[Any, ...]] = []
+        ids = sorted(i for i in self.packets if i > after)
+        # A packet partly settled lists rows no longer pending: read on until the page
+        # is full, so that a short page means the end.
         for chunk in chunks(ids):
+            if len(found) >= limit:
+                break
             found += db.execute(
                 f"{_SELECT_ROWS}AND m.state = 'pending' AND m.id IN ({marks(len(chunk))})",
                 (campaign, *chunk),

@@ -113,6 +113,7 @@ CREATE TABLE IF NOT EXISTS aiosms_claims (
     first_id INTEGER NOT NULL,
     last_id INTEGER NOT NULL,
     remaining INTEGER NOT NULL,
+    parts INTEGER NOT NULL,
     claimed_at REAL NOT NULL,
     PRIMARY KEY (campaign, epoch)
 ) WITHOUT ROWID;
@@ -124,6 +125,7 @@ CREATE TABLE IF NOT EXISTS aiosms_attempts (
     owner TEXT NOT NULL,
     ids TEXT NOT NULL,
     unsettled INTEGER NOT NULL,
+    parts INTEGER NOT NULL,
     started_at REAL NOT NULL,
     UNIQUE (campaign, attempt, epoch)
 );
@@ -149,7 +151,7 @@ CREATE TABLE IF NOT EXISTS aiosms_events (
 
 # Every state change used to move a row between two entries of one (campaign, state)
 # index. Only the hot lookup is indexed now: `pending` rows (claims search them), by a
-# partial index a row enters at import and leaves once, when it is sent. Counts per
+# partial index a row enters at import and leaves once, when it is settled. Counts per
 # state live in `aiosms_counts`, kept by every statement that changes a row's state (see
 # `tally`); queries for other states walk the table in id order (`+campaign` keeps SQLite
 # from going through another index and sorting). Queries name the state as a literal: a
@@ -160,6 +162,16 @@ CREATE INDEX IF NOT EXISTS aiosms_messages_pending ON aiosms_messages (campaign)
 CREATE INDEX IF NOT EXISTS aiosms_attempts_live ON aiosms_attempts (campaign)
     WHERE unsettled > 0;
 """
+
+# Schema 3 never writes `claimed` or `sending` into a row. A worker of an older version
+# still running when its file was migrated would, and would claim rows on the wire: the
+# trigger makes its claim and its packet fail instead.
+_FENCE_OLDER_WORKERS = (
+    "CREATE TRIGGER IF NOT EXISTS aiosms_messages_fenced_from_older_workers "
+    "BEFORE UPDATE OF state ON aiosms_messages WHEN NEW.state IN ('claimed', 'sending') "
+    "BEGIN SELECT RAISE(ABORT, 'this journal is at schema 3: stop workers of older aiosms "
+    "versions'); END"
+)
 
 
 def chunks(items: Sequence[_T], size: int = CHUNK) -> Iterator[Sequence[_T]]:
@@ -239,6 +251,7 @@ def prepare_schema(db: sqlite3.Connection, path: Path) -> None:
     for statement in _INDEXES.split(";"):
         if statement.strip():
             db.execute(statement)
+    db.execute(_FENCE_OLDER_WORKERS)
     if found is None:
         db.execute(
             "INSERT INTO aiosms_meta (key, value) VALUES ('schema_version', ?)",

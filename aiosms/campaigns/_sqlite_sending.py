@@ -3,14 +3,17 @@
 Plain functions of a connection, each one transaction; ``SqliteJournal`` runs them off
 the event loop. A row stays ``pending`` in ``aiosms_messages`` until it is settled:
 
-- A claim is a record in ``aiosms_claims``: owner, epoch, lease, the id range it took
-  and how many of its rows are not yet sent. Its rows count as claimed while it lives.
-  Claims never overlap, so a pending row lies in at most one, and a claim keeps its
-  range until its packets are settled, so no other claim takes a row on the wire.
+- A claim is a record in ``aiosms_claims``: owner, epoch, lease, the id range it took,
+  how many of its rows are not yet sent and their parts. Its rows not yet sent count as
+  claimed while it lives; it ends when they are all sent, released or expired.
 - ``begin_send`` writes one record per packet in ``aiosms_attempts`` (attempt id,
-  owner, epoch, the row ids, how many are not settled yet), fenced on the claim and
-  committed before the request leaves: those rows are sending.
+  owner, epoch, the row ids, how many are not settled yet and their parts), fenced on
+  the claim and committed before the request leaves: those rows are sending.
 - ``finish`` settles each row once, with the number of its packet record (``packet``).
+
+A new claim takes pending rows outside every live claim's range and every live
+packet's rows, and its range overlaps none of them, so a pending row is held by at most
+one claim or packet and nothing on the wire is claimed again.
 """
 
 from __future__ import annotations
@@ -90,31 +93,39 @@ def live_attempts(
 def _release_claims(
     db: sqlite3.Connection, campaign: int, where: str, params: Sequence[Any]
 ) -> int:
-    """Claims ``where`` holds give up their rows not yet sent (provably unsent: pending
-    again); those with no packet on the wire end. Returns how many rows went back."""
+    """End the claims ``where`` holds: their rows not yet sent are pending again
+    (provably unsent; the packets already recorded go on). Returns how many rows."""
     condition = f"campaign = ? AND {where}"
     (rows,) = db.execute(
         f"SELECT COALESCE(SUM(remaining), 0) FROM aiosms_claims WHERE {condition}",
         (campaign, *params),
     ).fetchone()
-    db.execute(
-        f"UPDATE aiosms_claims SET remaining = 0, lease_until = 0 WHERE {condition}",
-        (campaign, *params),
-    )
-    _end_idle_claims(db, campaign)
+    db.execute(f"DELETE FROM aiosms_claims WHERE {condition}", (campaign, *params))
     tally(db, campaign, {"claimed": -rows, "pending": rows})
     return int(rows)
 
 
-def _end_idle_claims(db: sqlite3.Connection, campaign: int) -> None:
-    """Claims with nothing left to send and no packet on the wire end: their ranges
-    hold nothing more."""
-    db.execute(
-        "DELETE FROM aiosms_claims WHERE campaign = ? AND remaining <= 0 AND NOT EXISTS "
-        "(SELECT 1 FROM aiosms_attempts AS a WHERE a.campaign = aiosms_claims.campaign "
-        "AND a.epoch = aiosms_claims.epoch AND a.unsettled > 0)",
-        (campaign,),
-    )
+def _held(db: sqlite3.Connection, campaign: int) -> list[tuple[int, int]]:
+    """Id intervals no new claim may touch: live claims' ranges and live packets' rows
+    (as runs of consecutive ids), sorted."""
+    held = [(first, last) for first, last, *_ in live_claims(db, campaign)]
+    for record in live_attempts(db, campaign):
+        held += _runs(record[4])
+    held.sort()
+    return held
+
+
+def _runs(ids: list[int]) -> list[tuple[int, int]]:
+    """Sorted ``ids`` as intervals of consecutive ids."""
+    runs: list[tuple[int, int]] = []
+    start = previous = ids[0]
+    for i in ids[1:]:
+        if i != previous + 1:
+            runs.append((start, previous))
+            start = i
+        previous = i
+    runs.append((start, previous))
+    return runs
 
 
 def claim(
@@ -124,11 +135,16 @@ def claim(
     now = time.time()
     with Transaction(db):
         # Rows whose worker let the lease lapse are provably unsent: back in line.
-        _release_claims(db, campaign, "lease_until < ? AND remaining > 0", (now,))
-        candidates = _candidates(db, campaign, limit)
-        candidates = _skip_stop_listed(db, campaign, candidates, now)
+        _release_claims(db, campaign, "lease_until < ?", (now,))
+        candidates: list[tuple[Any, ...]] = []
+        while not candidates:
+            found = _candidates(db, campaign, limit)
+            if not found:
+                return Claim(0, [])
+            # A page of stop-listed rows only: skipped now, so look again further on.
+            candidates = _skip_stop_listed(db, campaign, found, now)
         exhausted = False
-        if budget is not None and candidates:
+        if budget is not None:
             candidates, exhausted = _within_budget(db, campaign, candidates, budget)
         if not candidates:
             return Claim(0, [], exhausted)
@@ -138,9 +154,9 @@ def claim(
         ).fetchone()
         db.execute(
             "INSERT INTO aiosms_claims (campaign, epoch, owner, lease_until, first_id, "
-            "last_id, remaining, claimed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "last_id, remaining, parts, claimed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (campaign, epoch, owner, now + lease, candidates[0][0], candidates[-1][0],
-             len(candidates), now),
+             len(candidates), sum(c[6] for c in candidates), now),
         )  # fmt: skip
         tally(db, campaign, {"pending": -len(candidates), "claimed": len(candidates)})
     # tuple.__new__: a NamedTuple's own constructor costs a Python call per row.
@@ -148,15 +164,16 @@ def claim(
 
 
 def _candidates(db: sqlite3.Connection, campaign: int, limit: int) -> list[tuple[Any, ...]]:
-    """The first ``limit`` pending rows outside every live claim, all below the next
-    live claim's range: the new claim's range overlaps none."""
+    """The first ``limit`` pending rows outside every held interval, all below the next
+    one: the new claim's range overlaps no live claim and no live packet."""
     after = 0
-    for first, last, *_ in live_claims(db, campaign):
-        found: list[tuple[Any, ...]] = db.execute(
-            _CANDIDATES, (campaign, after, first, limit)
-        ).fetchall()
-        if found:
-            return found
+    for first, last in _held(db, campaign):
+        if first > after + 1:
+            found: list[tuple[Any, ...]] = db.execute(
+                _CANDIDATES, (campaign, after, first, limit)
+            ).fetchall()
+            if found:
+                return found
         after = max(after, last)
     rows: list[tuple[Any, ...]] = db.execute(
         _CANDIDATES, (campaign, after, _NO_END, limit)
@@ -189,10 +206,11 @@ def _within_budget(
         "+campaign = ? AND state IN ('sending', 'accepted', 'unknown')",
         (campaign,),
     ).fetchone()
+    # Claimed and sending rows: their records keep their parts.
     (held,) = db.execute(
-        "SELECT COALESCE(SUM(m.parts), 0) FROM aiosms_claims AS c JOIN aiosms_messages AS m "
-        "ON m.id BETWEEN c.first_id AND c.last_id WHERE c.campaign = ? "
-        "AND m.campaign = c.campaign AND m.state = 'pending'",
+        "SELECT (SELECT COALESCE(SUM(parts), 0) FROM aiosms_claims WHERE campaign = ?1) + "
+        "(SELECT COALESCE(SUM(parts), 0) FROM aiosms_attempts WHERE campaign = ?1 "
+        "AND unsettled > 0)",
         (campaign,),
     ).fetchone()
     room = budget - spent - held
@@ -242,7 +260,7 @@ def _record_packet(
     held: tuple[int, int],
     ids: list[int],
 ) -> set[int]:
-    """One claim's share of a packet: its rows still pending and in no other packet
+    """One claim's share of a packet: its rows still pending and in no live packet
     become this packet's; the ids it took."""
     wanted = {i for i in ids if held[0] <= i <= held[1]}
     for record in live_attempts(db, campaign, epoch):
@@ -250,25 +268,33 @@ def _record_packet(
     if not wanted:
         return set()
     # Only rows still pending: not skipped as stop-listed when claimed, not settled.
-    taken = [
-        row_id
-        for (row_id,) in db.execute(
-            "SELECT id FROM aiosms_messages WHERE +campaign = ? AND state = 'pending' "
-            "AND id BETWEEN ? AND ?",
-            (campaign, min(wanted), max(wanted)),
-        )
-        if row_id in wanted
-    ]
-    if not taken:
+    ordered = sorted(wanted)
+    found: list[tuple[int, int]] = []
+    select = "SELECT id, parts FROM aiosms_messages WHERE +campaign = ? AND state = 'pending' AND "
+    if ordered[-1] - ordered[0] + 1 == len(ordered):
+        # A packet of consecutive rows (the usual case): a range, not a list.
+        found += db.execute(select + "id BETWEEN ? AND ?", (campaign, ordered[0], ordered[-1]))
+    else:
+        for chunk in chunks(ordered):
+            found += db.execute(select + f"id IN ({marks(len(chunk))})", (campaign, *chunk))
+    if not found:
         return set()
+    taken = [row_id for row_id, _ in found]
+    parts = sum(p for _, p in found)
     db.execute(
-        "INSERT INTO aiosms_attempts (campaign, attempt, epoch, owner, ids, unsettled, "
-        "started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (campaign, attempt, epoch, owner, json.dumps(taken), len(taken), now),
+        "INSERT INTO aiosms_attempts (campaign, attempt, epoch, owner, ids, unsettled, parts, "
+        "started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (campaign, attempt, epoch, owner, json.dumps(taken), len(taken), parts, now),
     )
     db.execute(
-        "UPDATE aiosms_claims SET remaining = remaining - ? WHERE campaign = ? AND epoch = ?",
-        (len(taken), campaign, epoch),
+        "UPDATE aiosms_claims SET remaining = remaining - ?, parts = parts - ? "
+        "WHERE campaign = ? AND epoch = ?",
+        (len(taken), parts, campaign, epoch),
+    )
+    # A claim whose rows are all on their way ends: the packets now hold them.
+    db.execute(
+        "DELETE FROM aiosms_claims WHERE campaign = ? AND epoch = ? AND remaining <= 0",
+        (campaign, epoch),
     )
     tally(db, campaign, {"claimed": -len(taken), "sending": len(taken)})
     return set(taken)
@@ -285,6 +311,8 @@ _SETTLE = (
     "parts = COALESCE(?5, parts), cost = ?6, delivery = ?7, error_class = ?9, "
     "error_code = ?10, error_text = ?11, reason = ?12 WHERE id = ?1 AND "
 )
+_SOURCES = ("pending", "unknown")
+_LATE_ONLY = ("unknown",)
 _FROM = {
     "pending": "state = 'pending'",
     # A late outcome: the row was marked unknown while its packet was on the wire.
@@ -305,17 +333,19 @@ def finish(
     settled = 0
     with Transaction(db):
         records = db.execute(
-            "SELECT id, ids FROM aiosms_attempts WHERE campaign = ? AND attempt = ?",
+            "SELECT id, ids, unsettled FROM aiosms_attempts WHERE campaign = ? AND attempt = ?",
             (campaign, attempt),
         ).fetchall()
-        for packet, ids in records:
-            moved = _settle_packet(db, campaign, packet, now, _of_packet(outcomes, ids))
+        for packet, ids, unsettled in records:
+            # A packet recovery gave up on settles only the rows it marked unknown (a late
+            # outcome): its other rows may have been requeued and be someone else's now.
+            sources = _SOURCES if unsettled > 0 else _LATE_ONLY
+            moved = _settle_packet(db, campaign, packet, now, _of_packet(outcomes, ids), sources)
             db.execute(
                 "UPDATE aiosms_attempts SET unsettled = unsettled - ? WHERE id = ?",
                 (moved["pending"], packet),
             )
             settled += moved["pending"] + moved["unknown"]
-        _end_idle_claims(db, campaign)
         if stop_list:
             stoplist_add(db, stop_list, now)
         if pause is not None:
@@ -335,10 +365,15 @@ def _of_packet(outcomes: Sequence[Outcome], ids: str) -> Sequence[Outcome]:
 
 
 def _settle_packet(
-    db: sqlite3.Connection, campaign: int, packet: int, now: float, outcomes: Sequence[Outcome]
+    db: sqlite3.Connection,
+    campaign: int,
+    packet: int,
+    now: float,
+    outcomes: Sequence[Outcome],
+    sources: tuple[str, ...],
 ) -> dict[str, int]:
-    """Settle one packet record's rows; how many came from sending (``pending`` in the
-    table) and from ``unknown`` (late outcomes)."""
+    """Settle one packet record's rows from ``sources``; how many came from sending
+    (``pending`` in the table) and from ``unknown`` (late outcomes)."""
     accepted: list[tuple[Any, ...]] = []
     others: dict[str, list[tuple[Any, ...]]] = {}
     for o in outcomes:
@@ -354,9 +389,9 @@ def _settle_packet(
             )  # fmt: skip
     moved = {"pending": 0, "unknown": 0}
     if accepted:
-        _settle(db, campaign, _ACCEPT, "accepted", accepted, moved)
+        _settle(db, campaign, _ACCEPT, "accepted", accepted, sources, moved)
     for state, values in others.items():
-        _settle(db, campaign, _SETTLE, state, values, moved)
+        _settle(db, campaign, _SETTLE, state, values, sources, moved)
     return moved
 
 
@@ -366,15 +401,17 @@ def _settle(
     update: str,
     state: str,
     values: Sequence[Any],
+    sources: tuple[str, ...],
     moved: dict[str, int],
 ) -> None:
-    """Settle rows in ``state`` from sending or, for a late outcome, from ``unknown``;
-    counted in ``moved`` by where they came from.
+    """Settle rows in ``state`` from ``sources`` (sending, and for a late outcome
+    ``unknown``); counted in ``moved`` by where they came from.
 
     The second pass only if the first left some. Unknown rows are looked for first when
     they are to become unknown again, so that no row is matched twice.
     """
-    sources = ("unknown", "pending") if state == "unknown" else ("pending", "unknown")
+    if state == "unknown":
+        sources = tuple(reversed(sources))
     settled = 0
     for source in sources:
         before = db.total_changes

@@ -6,10 +6,12 @@ PostgreSQL, and the contract is the same.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anyio
 import pytest
 
-from aiosms.campaigns import Journal, NewRow, Outcome
+from aiosms.campaigns import Journal, NewRow, Outcome, SqliteJournal
 
 pytestmark = pytest.mark.anyio
 
@@ -155,3 +157,70 @@ async def test_a_row_requeued_while_a_claim_lives_is_claimed_once_afterwards(
     expected |= {r.id for r in second.rows} | {6}
     assert set(ids) == expected
     assert (await journal.counts(campaign))["claimed"] == len(expected)
+
+
+async def test_rows_a_lapsed_claim_never_sent_are_claimed_again_while_its_packet_is_out(
+    journal: Journal,
+) -> None:
+    campaign = await campaign_with(journal, "c", range(6))
+    dead = await journal.claim(campaign, "dead", 4, 0.2, None)
+    on_the_wire = [(r.id, dead.epoch) for r in dead.rows[:2]]
+    assert len(await journal.begin_send(campaign, "dead", on_the_wire, "a")) == 2
+    await anyio.sleep(0.3)
+    # The dead worker's packet never settles; its two unsent rows are free again.
+    again = await journal.claim(campaign, "alive", 10, LEASE, None)
+    assert [r.id for r in again.rows] == [r.id for r in dead.rows[2:]] + [5, 6]
+    counts = await journal.counts(campaign)
+    assert (counts["claimed"], counts["sending"], counts["pending"]) == (4, 2, 0)
+
+
+async def test_released_rows_do_not_count_against_the_budget(journal: Journal) -> None:
+    campaign = await campaign_with(journal, "c", range(10))
+    first = await journal.claim(campaign, "one", 4, LEASE, None)
+    await journal.begin_send(campaign, "one", [(r.id, first.epoch) for r in first.rows[:2]], "a")
+    assert await journal.release(campaign, "one") == 2
+    # Budget 6 parts, 2 of them on the wire: room for four more rows of one part.
+    second = await journal.claim(campaign, "two", 10, LEASE, 6)
+    assert (len(second.rows), second.budget_exhausted) == (4, True)
+
+
+async def test_a_claim_goes_past_a_page_of_stop_listed_rows(journal: Journal) -> None:
+    campaign = await campaign_with(journal, "c", range(8))
+    await journal.stoplist_add([(f"7911{i:07d}", "asked") for i in range(4)])
+    claim = await journal.claim(campaign, "me", 4, LEASE, None)
+    assert [r.phone for r in claim.rows] == [f"7911{i:07d}" for i in range(4, 8)]
+    assert (await journal.counts(campaign))["skipped"] == 4
+
+
+async def test_sending_rows_page_on_past_a_partly_settled_packet(journal: Journal) -> None:
+    campaign = await campaign_with(journal, "c", range(6))
+    claim = await journal.claim(campaign, "me", 6, LEASE, None)
+    rows = [(r.id, claim.epoch) for r in claim.rows]
+    await journal.begin_send(campaign, "me", rows[:3], "a1")
+    await journal.begin_send(campaign, "me", rows[3:], "a2")
+    settled = Outcome(rows[0][0], "accepted", "m", 1, None, None, None, None, "queued")
+    await journal.finish(campaign, "a1", [settled])
+    page = await journal.rows(campaign, state="sending", limit=3)
+    assert [r.id for r in page] == [row_id for row_id, _ in rows[1:4]]
+
+
+async def test_a_late_outcome_after_recovery_and_requeue_settles_nothing_else(
+    tmp_path: Path,
+) -> None:
+    async with SqliteJournal(tmp_path / "j.db") as journal:
+        campaign = await campaign_with(journal, "c", range(3))
+        claim = await journal.claim(campaign, "gone", 3, LEASE, None)
+        rows = [(r.id, claim.epoch) for r in claim.rows]
+        await journal.begin_send(campaign, "gone", rows, "old")
+        # A new run finds the packet lost, and the user requeues its unknown rows.
+        assert await journal.recover(campaign) == (3, 0)
+        assert await journal.requeue(campaign, "unknown") == 3
+        # The old packet's outcome arrives after all: its rows are no longer its own.
+        late = [
+            Outcome(i, "accepted", f"m{i}", 1, None, None, None, None, "queued") for i, _ in rows
+        ]
+        assert await journal.finish(campaign, "old", late) == 0
+        counts = await journal.counts(campaign)
+        again = await journal.claim(campaign, "new", 3, LEASE, None)
+    assert counts == {**counts, "pending": 3, "sending": 0, "accepted": 0}
+    assert [r.id for r in again.rows] == [i for i, _ in rows]

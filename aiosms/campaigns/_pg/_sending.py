@@ -46,9 +46,15 @@ def claim(
         "WHERE campaign = %s AND state = 'claimed' AND lease_until < now()",
         (campaign,),
     )
-    candidates = _skip_stop_listed(db, _pending(db, campaign, limit))
+    candidates: list[_Candidate] = []
+    while not candidates:
+        found = _pending(db, campaign, limit)
+        if not found:
+            return Claim(0, [])
+        # A page of stop-listed rows only: skipped now, so look again further on.
+        candidates = _skip_stop_listed(db, found)
     exhausted = False
-    if candidates and budget is not None:
+    if budget is not None:
         candidates, exhausted = _within_budget(db, campaign, candidates, budget)
     if not candidates:
         return Claim(0, [], exhausted)
