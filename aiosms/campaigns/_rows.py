@@ -7,6 +7,7 @@ campaign; ``read_row`` turns a selected row (in ``ROW_COLUMNS`` order) into a ``
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -14,9 +15,12 @@ from typing import Any
 
 from aiosms._models import Message
 from aiosms._segments import count_parts
-from aiosms.campaigns._models import NewRow, Row, RowState
+from aiosms.campaigns._models import CampaignInfo, NewRow, Row, RowState
 
-__all__ = ["new_row", "read_row"]
+__all__ = ["CAMPAIGN_COLUMNS", "campaign_info", "new_row", "read_row"]
+
+#: The columns ``campaign_info`` reads, in its order.
+CAMPAIGN_COLUMNS = "id, name, state, reason, settings"
 
 
 def new_row(key: str, message: Message, sender: str | None, max_parts: int | None) -> NewRow:
@@ -57,3 +61,8 @@ def read_row(r: Sequence[Any], stamp: Callable[[Any], datetime | None]) -> Row:
         settled_at=stamp(r[19]),
         delivery_at=stamp(r[20]),
     )
+
+
+def campaign_info(r: Sequence[Any]) -> CampaignInfo:
+    """A campaign's record selected as ``CAMPAIGN_COLUMNS``."""
+    return CampaignInfo(r[0], r[1], r[2], r[3], json.loads(r[4]))

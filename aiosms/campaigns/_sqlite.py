@@ -29,11 +29,11 @@ from aiosms.campaigns import _sqlite_rows as rows_sql
 from aiosms.campaigns import _sqlite_sending as sending_sql
 from aiosms.campaigns._journal import Journal
 from aiosms.campaigns._models import CampaignInfo, Claim, ImportResult, NewRow, Outcome, Row
+from aiosms.campaigns._rows import CAMPAIGN_COLUMNS, campaign_info
 from aiosms.campaigns._sqlite_schema import (
     SCHEMA_VERSION,
     Transaction,
     campaign_by_name,
-    campaign_info,
     configure,
     create_private_file,
     prepare_schema,
@@ -235,7 +235,7 @@ def _create_campaign(db: sqlite3.Connection, name: str, settings: dict[str, Any]
 
 
 def _list_campaigns(db: sqlite3.Connection) -> list[CampaignInfo]:
-    found = db.execute("SELECT id, name, state, reason, settings FROM aiosms_campaigns ORDER BY id")
+    found = db.execute(f"SELECT {CAMPAIGN_COLUMNS} FROM aiosms_campaigns ORDER BY id")
     return [campaign_info(row) for row in found]
 
 

@@ -162,11 +162,11 @@ def rows(
 
 class _InFlight:
     """A campaign's live claims and packets, to show a row still ``pending`` in the table
-    as it stands: sending (a live packet record lists it), claimed (in the range of a
-    claim with rows left to send) or pending."""
+    as it stands: sending (a live packet record lists it), claimed (in a live claim's
+    range; a claim ends when its last row is sent) or pending."""
 
     def __init__(self, db: sqlite3.Connection, campaign: int) -> None:
-        self.claims = [c for c in live_claims(db, campaign) if c[4] > 0]
+        self.claims = live_claims(db, campaign)
         self.firsts = [c[0] for c in self.claims]
         self.packets: dict[int, tuple[int, str, int, str, list[int], float]] = {}
         for record in live_attempts(db, campaign):

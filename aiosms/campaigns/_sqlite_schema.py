@@ -17,7 +17,6 @@ Version history (``SCHEMA_VERSION``):
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
@@ -25,15 +24,15 @@ import stat
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from aiosms.campaigns._models import CampaignInfo
+from aiosms.campaigns._rows import CAMPAIGN_COLUMNS, campaign_info
 
 __all__ = [
     "SCHEMA_VERSION",
     "Transaction",
     "campaign_by_name",
-    "campaign_info",
     "chunks",
     "configure",
     "create_private_file",
@@ -326,14 +325,9 @@ def recount(db: sqlite3.Connection, campaign: int) -> None:
 def campaign_by_name(db: sqlite3.Connection, name: str) -> CampaignInfo | None:
     """The campaign called ``name``, or None."""
     row = db.execute(
-        "SELECT id, name, state, reason, settings FROM aiosms_campaigns WHERE name = ?", (name,)
+        f"SELECT {CAMPAIGN_COLUMNS} FROM aiosms_campaigns WHERE name = ?", (name,)
     ).fetchone()
     return None if row is None else campaign_info(row)
-
-
-def campaign_info(row: Sequence[Any]) -> CampaignInfo:
-    """A selected ``id, name, state, reason, settings`` as a ``CampaignInfo``."""
-    return CampaignInfo(row[0], row[1], row[2], row[3], json.loads(row[4]))
 
 
 def set_campaign_state(

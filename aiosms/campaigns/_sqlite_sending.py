@@ -26,9 +26,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aiosms.campaigns._models import CampaignInfo, Claim, ClaimedRow, Outcome
+from aiosms.campaigns._rows import CAMPAIGN_COLUMNS, campaign_info
 from aiosms.campaigns._sqlite_schema import (
     Transaction,
-    campaign_info,
     chunks,
     log_event,
     marks,
@@ -501,7 +501,7 @@ def heartbeat(db: sqlite3.Connection, campaign: int, owner: str, lease: float) -
             (now + lease, campaign, owner, now),
         )
         row = db.execute(
-            "SELECT id, name, state, reason, settings FROM aiosms_campaigns WHERE id = ?",
+            f"SELECT {CAMPAIGN_COLUMNS} FROM aiosms_campaigns WHERE id = ?",
             (campaign,),
         ).fetchone()
     return campaign_info(row)

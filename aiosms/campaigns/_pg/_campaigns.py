@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiosms.campaigns._models import CampaignInfo
-from aiosms.campaigns._pg._sql import CAMPAIGN_COLUMNS, Cursor, campaign_info, one, record_event
+from aiosms.campaigns._pg._sql import Cursor, one, record_event
+from aiosms.campaigns._rows import CAMPAIGN_COLUMNS, campaign_info
 
 __all__ = [
     "create_campaign",
