@@ -1,14 +1,15 @@
 """Rows in and out of the SQLite journal: import, pages of rows, counts and totals,
 delivery states, and the campaigns' list and purge.
 
-Plain functions of a connection; ``SqliteJournal`` runs them off the event loop. A
-pending row inside a live claim's range is shown as ``claimed``, under that claim's
-owner and epoch (see ``_sqlite_sending``).
+Plain functions of a connection; ``SqliteJournal`` runs them off the event loop. A row's
+outcome, once it has one, is its own row in ``aiosms_outcomes``; a row without one is
+shown as ``sending`` while a live packet lists it, ``claimed`` while a live claim does
+(under that claim's owner and epoch), and as the import left it otherwise (see
+``_sqlite_sending``).
 """
 
 from __future__ import annotations
 
-import bisect
 import sqlite3
 import time
 from collections import Counter
@@ -122,15 +123,24 @@ def _present(
 # A settled row takes its packet's attempt, owner, epoch and send time from the packet's
 # record; a row an older schema settled carries its own.
 _ROW_COLUMNS = (
-    "m.id, m.key, m.phone, m.text, m.sender, m.parts, m.state, m.reason, "
+    "m.id, m.key, m.phone, m.text, m.sender, COALESCE(o.parts, m.parts), "
+    "COALESCE(o.state, m.state), CASE WHEN o.id IS NULL THEN m.reason ELSE o.reason END, "
     "COALESCE(a.attempt, m.attempt), COALESCE(a.owner, m.owner), COALESCE(a.epoch, m.epoch), "
-    "m.message_id, m.error_class, m.error_code, m.error_text, m.cost, m.delivery, "
-    "m.created_at, COALESCE(a.started_at, m.sent_at), m.settled_at, m.delivery_at"
+    "o.message_id, o.error_class, o.error_code, o.error_text, o.cost, o.delivery, "
+    "m.created_at, COALESCE(a.started_at, m.sent_at), o.settled_at, o.delivery_at"
 )
-_SELECT_ROWS = (
-    f"SELECT {_ROW_COLUMNS} FROM aiosms_messages AS m "
-    "LEFT JOIN aiosms_attempts AS a ON a.id = m.packet WHERE +m.campaign = ? "
+_JOINS = (
+    "LEFT JOIN aiosms_outcomes AS o ON o.id = m.id "
+    "LEFT JOIN aiosms_attempts AS a ON a.id = o.packet"
 )
+_SELECT_ROWS = f"SELECT {_ROW_COLUMNS} FROM aiosms_messages AS m {_JOINS} WHERE +m.campaign = ? "
+# Settled rows of one state, through their outcomes (in id order, like the rows).
+_SELECT_SETTLED = (
+    f"SELECT {_ROW_COLUMNS} FROM aiosms_outcomes AS o JOIN aiosms_messages AS m ON m.id = o.id "
+    "LEFT JOIN aiosms_attempts AS a ON a.id = o.packet WHERE +o.campaign = ? "
+)
+#: A row with no outcome, pending since its import (or a requeue).
+_UNSETTLED = "AND o.id IS NULL AND m.state = 'pending' "
 
 
 def rows(
@@ -141,15 +151,20 @@ def rows(
         raise ValueError(f"unknown row state {state!r}")
     in_flight = _InFlight(db, campaign)
     if state == "sending":
-        found = in_flight.sending(db, campaign, after, limit)
+        found = in_flight.listed(db, campaign, after, limit, in_flight.packets, "sending")
     elif state == "claimed":
-        found = in_flight.claimed(db, campaign, after, limit)
+        found = in_flight.listed(db, campaign, after, limit, in_flight.claims, "claimed")
     elif state == "pending":
         found = in_flight.pending(db, campaign, after, limit)
+    elif state in ("accepted", "rejected", "unknown"):
+        found = db.execute(
+            f"{_SELECT_SETTLED}AND o.state = '{state}' AND o.id > ? ORDER BY o.id LIMIT ?",
+            (campaign, after, limit),
+        ).fetchall()
     else:
-        # Every state, or a settled one: by id (`+campaign`), not through an index to be
-        # sorted.
-        where = "" if state is None else f"AND m.state = '{state}' "
+        # Every state, or skipped (at import or when claimed): by id (`+campaign`), not
+        # through an index to be sorted.
+        where = "" if state is None else f"AND COALESCE(o.state, m.state) = '{state}' "
         found = [
             in_flight.shown(r)
             for r in db.execute(
@@ -161,16 +176,17 @@ def rows(
 
 
 class _InFlight:
-    """A campaign's live claims and packets, to show a row still ``pending`` in the table
-    as it stands: sending (a live packet record lists it), claimed (in a live claim's
-    range; a claim ends when its last row is sent) or pending."""
+    """A campaign's live claims and packets, to show a row with no outcome as it stands:
+    sending (a live packet record lists it), claimed (a live claim lists it and it is
+    not on its way yet) or pending."""
 
     def __init__(self, db: sqlite3.Connection, campaign: int) -> None:
-        self.claims = live_claims(db, campaign)
-        self.firsts = [c[0] for c in self.claims]
-        self.packets: dict[int, tuple[int, str, int, str, list[int], float]] = {}
-        for record in live_attempts(db, campaign):
-            self.packets.update(dict.fromkeys(record[4], record))
+        self.claims: dict[int, tuple[Any, ...]] = {}
+        for claim in live_claims(db, campaign):
+            self.claims.update(dict.fromkeys(claim[5], claim))
+        self.packets: dict[int, tuple[Any, ...]] = {}
+        for packet in live_attempts(db, campaign):
+            self.packets.update(dict.fromkeys(packet[4], packet))
 
     def shown(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         """``row`` with the state, owner, epoch, attempt and send time a reader sees."""
@@ -181,50 +197,37 @@ class _InFlight:
             _, attempt, epoch, owner, _, started = packet
             return (*row[:6], "sending", row[7], attempt, owner, epoch, *row[11:18], started,
                     *row[19:])  # fmt: skip
-        at = bisect.bisect_right(self.firsts, row[0]) - 1
-        if at < 0 or row[0] > self.claims[at][1]:
+        claim = self.claims.get(row[0])
+        if claim is None:
             return row
-        _, _, owner, epoch, _ = self.claims[at]
+        _, _, owner, epoch, *_ = claim
         return (*row[:6], "claimed", row[7], row[8], owner, epoch, *row[11:])
 
-    def sending(
-        self, db: sqlite3.Connection, campaign: int, after: int, limit: int
+    def listed(
+        self,
+        db: sqlite3.Connection,
+        campaign: int,
+        after: int,
+        limit: int,
+        records: dict[int, tuple[Any, ...]],
+        state: str,
     ) -> list[tuple[Any, ...]]:
-        """Up to ``limit`` sending rows after ``after``: those of live packet records,
-        and those an older schema marked sending in the row."""
+        """Up to ``limit`` rows after ``after`` in ``state`` (sending or claimed), from
+        the ids the live ``records`` list."""
         found: list[tuple[Any, ...]] = []
-        ids = sorted(i for i in self.packets if i > after)
-        # A packet partly settled lists rows no longer pending: read on until the page
-        # is full, so that a short page means the end.
+        ids = sorted(i for i in records if i > after)
+        # A packet partly settled, or a claim partly sent, lists rows in another state
+        # now: read on until the page is full, so that a short page means the end.
         for chunk in chunks(ids):
             if len(found) >= limit:
                 break
-            found += db.execute(
-                f"{_SELECT_ROWS}AND m.state = 'pending' AND m.id IN ({marks(len(chunk))})",
-                (campaign, *chunk),
-            ).fetchall()
-        found += db.execute(
-            f"{_SELECT_ROWS}AND m.state = 'sending' AND m.id > ? ORDER BY m.id LIMIT ?",
-            (campaign, after, limit),
-        ).fetchall()
-        found.sort(key=lambda r: r[0])
-        return [self.shown(r) for r in found[:limit]]
-
-    def claimed(
-        self, db: sqlite3.Connection, campaign: int, after: int, limit: int
-    ) -> list[tuple[Any, ...]]:
-        """Up to ``limit`` claimed rows after ``after``, claim by claim."""
-        found: list[tuple[Any, ...]] = []
-        for first, last, *_ in self.claims:
-            if last <= after or len(found) >= limit:
-                continue
             found += [
                 shown
                 for r in db.execute(
-                    f"{_SELECT_ROWS}AND m.state = 'pending' AND m.id BETWEEN ? AND ? ORDER BY m.id",
-                    (campaign, max(first, after + 1), last),
+                    f"{_SELECT_ROWS}{_UNSETTLED}AND m.id IN ({marks(len(chunk))}) ORDER BY m.id",
+                    (campaign, *chunk),
                 )
-                if (shown := self.shown(r))[6] == "claimed"
+                if (shown := self.shown(r))[6] == state
             ]
         return found[:limit]
 
@@ -236,9 +239,9 @@ class _InFlight:
         found: list[tuple[Any, ...]] = []
         while len(found) < limit:
             page = db.execute(
-                f"SELECT {_ROW_COLUMNS} FROM aiosms_messages AS m LEFT JOIN aiosms_attempts "
-                "AS a ON a.id = m.packet WHERE m.campaign = ? AND m.state = 'pending' "
-                "AND m.id > ? ORDER BY m.id LIMIT ?",
+                f"SELECT {_ROW_COLUMNS} FROM aiosms_messages AS m {_JOINS} "
+                f"WHERE m.campaign = ? AND m.state = 'pending' AND m.id > ? "
+                "ORDER BY m.id LIMIT ?",
                 (campaign, after, limit),
             ).fetchall()
             found += [r for r in page if self.shown(r)[6] == "pending"]
@@ -253,7 +256,7 @@ def tracking_page(
 ) -> list[tuple[int, str, str | None]]:
     """Accepted rows with a message id and no final delivery state, after ``after``."""
     found: list[tuple[int, str, str | None]] = db.execute(
-        "SELECT id, message_id, delivery FROM aiosms_messages WHERE +campaign = ? "
+        "SELECT id, message_id, delivery FROM aiosms_outcomes WHERE +campaign = ? "
         "AND state = 'accepted' AND message_id IS NOT NULL AND id > ? "
         "AND (delivery IS NULL OR delivery NOT IN (?, ?, ?)) ORDER BY id LIMIT ?",
         (campaign, after, *_FINAL_DELIVERY, limit),
@@ -268,7 +271,7 @@ def store_delivery(
     now = time.time()
     with Transaction(db):
         db.executemany(
-            "UPDATE aiosms_messages SET delivery = ?, delivery_code = ?, "
+            "UPDATE aiosms_outcomes SET delivery = ?, delivery_code = ?, "
             "delivery_at = ? WHERE id = ? AND campaign = ?",
             [(state, code, now, row_id, campaign) for row_id, state, code in updates],
         )
@@ -288,14 +291,15 @@ def counts(db: sqlite3.Connection, campaign: int) -> dict[str, int]:
 def totals(db: sqlite3.Connection, campaign: int) -> tuple[int, str | None]:
     """Parts and cost (a decimal string, or None) of accepted rows."""
     (parts,) = db.execute(
-        "SELECT COALESCE(SUM(parts), 0) FROM aiosms_messages "
-        "WHERE +campaign = ? AND state = 'accepted'",
+        "SELECT COALESCE(SUM(COALESCE(o.parts, (SELECT m.parts FROM aiosms_messages AS m "
+        "WHERE m.id = o.id))), 0) FROM aiosms_outcomes AS o "
+        "WHERE +o.campaign = ? AND o.state = 'accepted'",
         (campaign,),
     ).fetchone()
     cost: Decimal | None = None
     # Summed as decimals: money never goes through a float.
     for (value,) in db.execute(
-        "SELECT cost FROM aiosms_messages WHERE +campaign = ? AND state = 'accepted' "
+        "SELECT cost FROM aiosms_outcomes WHERE +campaign = ? AND state = 'accepted' "
         "AND cost IS NOT NULL",
         (campaign,),
     ):
@@ -306,7 +310,7 @@ def totals(db: sqlite3.Connection, campaign: int) -> tuple[int, str | None]:
 def settled_since(db: sqlite3.Connection, campaign: int, since: float) -> int:
     """Rows settled (accepted, rejected or unknown) at or after ``since``."""
     (found,) = db.execute(
-        "SELECT COUNT(*) FROM aiosms_messages WHERE +campaign = ? AND settled_at >= ? "
+        "SELECT COUNT(*) FROM aiosms_outcomes WHERE +campaign = ? AND settled_at >= ? "
         "AND state IN ('accepted', 'rejected', 'unknown')",
         (campaign, since),
     ).fetchone()
@@ -319,19 +323,20 @@ def purge_campaigns(db: sqlite3.Connection, before: float) -> list[str]:
         found = db.execute(
             # Last changed: the campaign's own record or any of its rows.
             "SELECT id, name FROM aiosms_campaigns c WHERE updated_at < ? "
-            "AND COALESCE((SELECT MAX(MAX(created_at, COALESCE(settled_at, 0), "
-            "COALESCE(delivery_at, 0))) FROM aiosms_messages m "
+            "AND COALESCE((SELECT MAX(created_at) FROM aiosms_messages m "
             "WHERE m.campaign = c.id), 0) < ? "
-            "AND NOT EXISTS (SELECT 1 FROM aiosms_messages m WHERE m.campaign = c.id "
-            "AND m.state = 'sending') "
+            "AND COALESCE((SELECT MAX(MAX(COALESCE(settled_at, 0), COALESCE(delivery_at, 0))) "
+            "FROM aiosms_outcomes o WHERE o.campaign = c.id), 0) < ? "
             "AND NOT EXISTS (SELECT 1 FROM aiosms_claims k WHERE k.campaign = c.id) "
             "AND NOT EXISTS (SELECT 1 FROM aiosms_attempts a WHERE a.campaign = c.id "
             "AND a.unsettled > 0) ORDER BY id",
-            (before, before),
+            (before, before, before),
         ).fetchall()
         for campaign, name in found:
             for table in (
                 "aiosms_messages",
+                "aiosms_outcomes",
+                "aiosms_returned",
                 "aiosms_counts",
                 "aiosms_claims",
                 "aiosms_attempts",

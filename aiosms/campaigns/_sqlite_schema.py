@@ -13,10 +13,17 @@ Version history (``SCHEMA_VERSION``):
    rewritten (with ``packet``, the number of its attempt record); until then it is
    *sending* while a live attempt lists it, and *claimed* while it lies in a live
    claim's range. Releasing, expiring or extending a claim touches one record.
+4. A row of ``aiosms_messages`` is written once, at import (``pending`` or ``skipped``):
+   its outcome is a row of its own in ``aiosms_outcomes``, inserted when it is settled,
+   not an update of the message row (an insert costs SQLite about half as much). A claim
+   takes rows past the campaign's watermark (``claimed_to``) or from
+   ``aiosms_returned`` (rows a released claim or a requeue gave back), and lists the ids
+   it took; a packet is fenced on its claim's record alone.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -46,7 +53,7 @@ __all__ = [
 
 logger = logging.getLogger("aiosms.campaigns")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Ids per ``IN (…)`` list: under SQLite's oldest limit on bound parameters (999).
 CHUNK = 500
 _T = TypeVar("_T")
@@ -63,6 +70,7 @@ CREATE TABLE IF NOT EXISTS aiosms_campaigns (
     reason TEXT,
     settings TEXT NOT NULL,
     epoch INTEGER NOT NULL DEFAULT 0,
+    claimed_to INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
@@ -114,6 +122,8 @@ CREATE TABLE IF NOT EXISTS aiosms_claims (
     remaining INTEGER NOT NULL,
     parts INTEGER NOT NULL,
     claimed_at REAL NOT NULL,
+    ids BLOB NOT NULL DEFAULT x'',
+    schema INTEGER NOT NULL DEFAULT 3,
     PRIMARY KEY (campaign, epoch)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS aiosms_attempts (
@@ -128,6 +138,28 @@ CREATE TABLE IF NOT EXISTS aiosms_attempts (
     started_at REAL NOT NULL,
     UNIQUE (campaign, attempt, epoch)
 );
+CREATE TABLE IF NOT EXISTS aiosms_outcomes (
+    id INTEGER PRIMARY KEY,
+    campaign INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    packet INTEGER,
+    settled_at REAL,
+    message_id TEXT,
+    parts INTEGER,
+    cost TEXT,
+    delivery TEXT,
+    error_class TEXT,
+    error_code INTEGER,
+    error_text TEXT,
+    reason TEXT,
+    delivery_code INTEGER,
+    delivery_at REAL
+);
+CREATE TABLE IF NOT EXISTS aiosms_returned (
+    campaign INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    PRIMARY KEY (campaign, id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS aiosms_stoplist (
     phone TEXT PRIMARY KEY,
     reason TEXT NOT NULL,
@@ -148,28 +180,35 @@ CREATE TABLE IF NOT EXISTS aiosms_events (
 );
 """
 
-# Every state change used to move a row between two entries of one (campaign, state)
-# index. Only the hot lookup is indexed now: `pending` rows (claims search them), by a
-# partial index a row enters at import and leaves once, when it is settled. Counts per
-# state live in `aiosms_counts`, kept by every statement that changes a row's state (see
-# `tally`); queries for other states walk the table in id order (`+campaign` keeps SQLite
-# from going through another index and sorting). Queries name the state as a literal: a
-# partial index applies only where SQLite can prove the query is within it.
+# Claims find fresh rows through a partial index of `pending` rows, seeking past the
+# campaign's watermark. A row enters it at import and stays (its outcome is a row of
+# its own), so the index is never rewritten while a campaign runs. Counts per state
+# live in `aiosms_counts`, kept by every statement that changes a row's state (see
+# `tally`); queries for other states walk the tables in id order (`+campaign` keeps
+# SQLite from going through another index and sorting). Queries name the state as a
+# literal: a partial index applies only where SQLite can prove the query is within it.
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS aiosms_messages_pending ON aiosms_messages (campaign)
     WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS aiosms_attempts_live ON aiosms_attempts (campaign)
     WHERE unsettled > 0;
+CREATE INDEX IF NOT EXISTS aiosms_attempts_claim ON aiosms_attempts (campaign, epoch)
 """
 
-# Schema 3 never writes `claimed` or `sending` into a row. A worker of an older version
-# still running when its file was migrated would, and would claim rows on the wire: the
-# trigger makes its claim and its packet fail instead.
-_FENCE_OLDER_WORKERS = (
-    "CREATE TRIGGER IF NOT EXISTS aiosms_messages_fenced_from_older_workers "
-    "BEFORE UPDATE OF state ON aiosms_messages WHEN NEW.state IN ('claimed', 'sending') "
-    "BEGIN SELECT RAISE(ABORT, 'this journal is at schema 3: stop workers of older aiosms "
+# Schema 4 writes nothing but `pending` and `skipped` into a message row, and claims
+# with `schema = 4`. A worker of an older version still running when its file was
+# migrated would claim rows already settled (their outcomes are elsewhere now) and
+# settle rows in place: the triggers make its claim and its settling fail instead.
+_REFUSAL = (
+    "BEGIN SELECT RAISE(ABORT, 'this journal is at schema 4: stop workers of older aiosms "
     "versions'); END"
+)
+_FENCE_OLDER_WORKERS = (
+    "DROP TRIGGER IF EXISTS aiosms_messages_fenced_from_older_workers",
+    "CREATE TRIGGER aiosms_messages_fenced_from_older_workers BEFORE UPDATE OF state ON "
+    f"aiosms_messages WHEN NEW.state NOT IN ('pending', 'skipped') {_REFUSAL}",
+    "CREATE TRIGGER IF NOT EXISTS aiosms_claims_fenced_from_older_workers BEFORE INSERT ON "
+    f"aiosms_claims WHEN NEW.schema < 4 {_REFUSAL}",
 )
 
 
@@ -250,7 +289,10 @@ def prepare_schema(db: sqlite3.Connection, path: Path) -> None:
     for statement in _INDEXES.split(";"):
         if statement.strip():
             db.execute(statement)
-    db.execute(_FENCE_OLDER_WORKERS)
+    if version < 4:
+        _outcomes_become_rows(db)
+    for statement in _FENCE_OLDER_WORKERS:
+        db.execute(statement)
     if found is None:
         db.execute(
             "INSERT INTO aiosms_meta (key, value) VALUES ('schema_version', ?)",
@@ -287,6 +329,79 @@ def _claims_become_records(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE aiosms_messages ADD COLUMN packet INTEGER")
 
 
+def _add_columns(db: sqlite3.Connection, table: str, columns: Mapping[str, str]) -> None:
+    """``ALTER TABLE … ADD COLUMN`` each of ``columns`` (name → declaration) ``table``
+    lacks."""
+    present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    for name, declaration in columns.items():
+        if name not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+
+
+# A row settled in place by an older schema: its outcome moves to `aiosms_outcomes`. A
+# `sending` row (left by schema 1 or 2, the worker long gone) becomes unknown, as
+# start-up recovery would have made it; a skipped row with a settling time was
+# stop-listed when claimed (skipped at import, it has none and stays where it is).
+_MOVED = (
+    "state IN ('accepted', 'rejected', 'unknown', 'sending') "
+    "OR (state = 'skipped' AND settled_at IS NOT NULL)"
+)
+_MOVE_OUTCOMES = (
+    "INSERT INTO aiosms_outcomes (id, campaign, state, packet, settled_at, message_id, parts, "
+    "cost, delivery, error_class, error_code, error_text, reason, delivery_code, delivery_at) "
+    "SELECT id, campaign, CASE state WHEN 'sending' THEN 'unknown' ELSE state END, packet, "
+    "COALESCE(settled_at, ?1), message_id, parts, cost, delivery, "
+    "CASE state WHEN 'sending' THEN 'WorkerLost' ELSE error_class END, error_code, "
+    "CASE state WHEN 'sending' THEN 'the worker stopped while the message was being sent: it "
+    "may have gone out' ELSE error_text END, "
+    "CASE state WHEN 'sending' THEN 'worker lost' ELSE reason END, delivery_code, delivery_at "
+    f"FROM aiosms_messages WHERE {_MOVED}"
+)
+
+
+def _outcomes_become_rows(db: sqlite3.Connection) -> None:
+    """Schema 4: outcomes move to ``aiosms_outcomes``, claims end, watermarks are set.
+
+    The message rows are not rewritten (their old state is no longer read once their
+    outcome is elsewhere). Claims of the older version end (their rows are provably
+    unsent and pending again); its packets still live stay so, for start-up recovery.
+    Each campaign's watermark is the last row settled or on the wire; pending rows below
+    it held by no packet go to ``aiosms_returned``, where the next claims look first.
+    """
+    _add_columns(db, "aiosms_campaigns", {"claimed_to": "INTEGER NOT NULL DEFAULT 0"})
+    _add_columns(
+        db,
+        "aiosms_claims",
+        {"ids": "BLOB NOT NULL DEFAULT x''", "schema": "INTEGER NOT NULL DEFAULT 3"},
+    )
+    db.execute("DELETE FROM aiosms_claims")
+    db.execute(_MOVE_OUTCOMES, (time.time(),))
+    live: dict[int, set[int]] = {}
+    for campaign, ids in db.execute(
+        "SELECT campaign, ids FROM aiosms_attempts WHERE unsettled > 0"
+    ).fetchall():
+        live.setdefault(campaign, set()).update(json.loads(ids))
+    for (campaign,) in db.execute("SELECT id FROM aiosms_campaigns").fetchall():
+        (settled,) = db.execute(
+            "SELECT COALESCE(MAX(id), 0) FROM aiosms_outcomes WHERE +campaign = ?", (campaign,)
+        ).fetchone()
+        on_the_wire = live.get(campaign, set())
+        mark = max(settled, *on_the_wire) if on_the_wire else settled
+        db.execute("UPDATE aiosms_campaigns SET claimed_to = ? WHERE id = ?", (mark, campaign))
+        db.execute(
+            "INSERT INTO aiosms_returned (campaign, id) SELECT campaign, id "
+            "FROM aiosms_messages AS m WHERE m.campaign = ? AND m.state = 'pending' "
+            "AND m.id <= ? AND NOT EXISTS (SELECT 1 FROM aiosms_outcomes AS o WHERE o.id = m.id)",
+            (campaign, mark),
+        )
+        for chunk in chunks(sorted(on_the_wire)):
+            db.execute(
+                f"DELETE FROM aiosms_returned WHERE campaign = ? AND id IN ({marks(len(chunk))})",
+                (campaign, *chunk),
+            )
+        recount(db, campaign)
+
+
 def tally(db: sqlite3.Connection, campaign: int, changes: Mapping[str, int]) -> None:
     """Add ``changes`` (rows per state, negative for rows that left it) to the counts.
 
@@ -306,11 +421,12 @@ def recount(db: sqlite3.Connection, campaign: int) -> None:
     """Count a campaign's rows per state afresh (one pass over its rows and records)."""
     db.execute("DELETE FROM aiosms_counts WHERE campaign = ?", (campaign,))
     db.execute(
-        "INSERT INTO aiosms_counts (campaign, state, n) SELECT campaign, state, COUNT(*) "
-        "FROM aiosms_messages WHERE +campaign = ? GROUP BY state",
+        "INSERT INTO aiosms_counts (campaign, state, n) SELECT ?1, COALESCE(o.state, m.state), "
+        "COUNT(*) FROM aiosms_messages AS m LEFT JOIN aiosms_outcomes AS o ON o.id = m.id "
+        "WHERE +m.campaign = ?1 GROUP BY 2",
         (campaign,),
     )
-    # Claimed and sending rows are pending in the table: their records say how many.
+    # Claimed and sending rows are pending rows: their records say how many.
     (claimed,) = db.execute(
         "SELECT COALESCE(SUM(remaining), 0) FROM aiosms_claims WHERE campaign = ?", (campaign,)
     ).fetchone()

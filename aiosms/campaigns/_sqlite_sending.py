@@ -1,27 +1,37 @@
 """How rows move through the SQLite journal: claimed, sent, settled, released, recovered.
 
 Plain functions of a connection, each one transaction; ``SqliteJournal`` runs them off
-the event loop. A row stays ``pending`` in ``aiosms_messages`` until it is settled:
+the event loop. A message row is written once, at import; what becomes of it is
+recorded beside it:
 
-- A claim is a record in ``aiosms_claims``: owner, epoch, lease, the id range it took,
-  how many of its rows are not yet sent and their parts. Its rows not yet sent count as
-  claimed while it lives; it ends when they are all sent, released or expired.
-- ``begin_send`` writes one record per packet in ``aiosms_attempts`` (attempt id,
-  owner, epoch, the row ids, how many are not settled yet and their parts), fenced on
-  the claim and committed before the request leaves: those rows are sending.
-- ``finish`` settles each row once, with the number of its packet record (``packet``).
+- A claim is a record in ``aiosms_claims``: owner, epoch, lease, the ids it took (and
+  their parts), how many are not yet sent. It takes rows past the campaign's watermark
+  (``claimed_to``, which it then moves) or, first, rows given back to
+  ``aiosms_returned`` by an earlier claim or a requeue. It ends when its rows are all
+  sent, released or expired; its unsent rows then go back to ``aiosms_returned``.
+- ``begin_send`` writes one record per packet in ``aiosms_attempts`` (attempt id, owner,
+  epoch, the row ids, how many are not settled yet and their parts), fenced on the claim
+  and committed before the request leaves: those rows are sending.
+- ``finish`` inserts each row's outcome into ``aiosms_outcomes`` once, with the number of
+  its packet record (``packet``).
 
-A new claim takes pending rows outside every live claim's range and every live
-packet's rows, and its range overlaps none of them, so a pending row is held by at most
-one claim or packet and nothing on the wire is claimed again.
+A row is in at most one place at a time: past the watermark, in ``aiosms_returned``, in
+one live claim's ids, in one live packet, or settled (an outcome). So nothing on the
+wire is claimed again, and a claim never sends a row twice.
 """
 
 from __future__ import annotations
 
+import bisect
+import contextlib
+import functools
 import json
 import logging
 import sqlite3
+import sys
 import time
+from array import array
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -32,6 +42,7 @@ from aiosms.campaigns._sqlite_schema import (
     chunks,
     log_event,
     marks,
+    recount,
     set_campaign_state,
     tally,
 )
@@ -51,81 +62,110 @@ __all__ = [
 
 logger = logging.getLogger("aiosms.campaigns")
 
-_CANDIDATES = (
-    # The stop list is looked up in the same pass (one probe of its key per row): a
-    # number added since import is caught here.
-    "SELECT m.id, m.phone, m.text, m.sender, m.at, m.ttl, m.parts, s.phone IS NOT NULL "
-    "FROM aiosms_messages AS m LEFT JOIN aiosms_stoplist AS s ON s.phone = m.phone "
-    "WHERE m.campaign = ? AND m.state = 'pending' AND m.id > ? AND m.id < ? "
-    "ORDER BY m.id LIMIT ?"
+# The stop list is looked up in the same pass (one probe of its key per row): a number
+# added since import is caught here. With the stop list empty, there is nothing to probe.
+_COLUMNS = "m.id, m.phone, m.text, m.sender, m.at, m.ttl, m.parts, "
+_STOP_LISTED = (
+    "s.phone IS NOT NULL FROM {} LEFT JOIN aiosms_stoplist AS s ON s.phone = m.phone ",
+    "0 FROM {} ",
 )
-_NO_END = 2**63 - 1
+_FRESH = tuple(
+    f"SELECT {_COLUMNS}{probe.format('aiosms_messages AS m')}"
+    "WHERE m.campaign = ? AND m.state = 'pending' AND m.id > ? ORDER BY m.id LIMIT ?"
+    for probe in _STOP_LISTED
+)
+_RETURNED = tuple(
+    f"SELECT {_COLUMNS}"
+    f"{probe.format('aiosms_returned AS r JOIN aiosms_messages AS m ON m.id = r.id')}"
+    "WHERE r.campaign = ? ORDER BY r.id LIMIT ?"
+    for probe in _STOP_LISTED
+)
+#: Claimed row ids, then their parts, as 8-byte integers in the claim's record.
+_BYTE_ORDER_SWAP = sys.byteorder != "little"
+
+
+def _packed(ids: list[int], parts: list[int]) -> bytes:
+    numbers = array("q", ids)
+    numbers.extend(parts)
+    if _BYTE_ORDER_SWAP:
+        numbers.byteswap()
+    return numbers.tobytes()
+
+
+def _unpacked(blob: bytes) -> tuple[list[int], list[int]]:
+    """A claim record's ids and their parts."""
+    numbers = array("q")
+    numbers.frombytes(blob)
+    if _BYTE_ORDER_SWAP:
+        numbers.byteswap()
+    half = len(numbers) // 2
+    return numbers[:half].tolist(), numbers[half:].tolist()
+
+
 _new_tuple = tuple.__new__
 
 
-def live_claims(db: sqlite3.Connection, campaign: int) -> list[tuple[int, int, str, int, int]]:
-    """The campaign's claims as ``(first id, last id, owner, epoch, rows not yet sent)``,
-    by first id."""
-    rows: list[tuple[int, int, str, int, int]] = db.execute(
-        "SELECT first_id, last_id, owner, epoch, remaining FROM aiosms_claims "
-        "WHERE campaign = ? ORDER BY first_id",
-        (campaign,),
-    ).fetchall()
-    return rows
+def live_claims(
+    db: sqlite3.Connection, campaign: int
+) -> list[tuple[int, int, str, int, int, list[int]]]:
+    """The campaign's claims as ``(first id, last id, owner, epoch, rows not yet sent,
+    the ids taken)``, by first id."""
+    return [
+        (first, last, owner, epoch, remaining, _unpacked(ids)[0])
+        for first, last, owner, epoch, remaining, ids in db.execute(
+            "SELECT first_id, last_id, owner, epoch, remaining, ids FROM aiosms_claims "
+            "WHERE campaign = ? ORDER BY first_id",
+            (campaign,),
+        )
+    ]
 
 
 def live_attempts(
-    db: sqlite3.Connection, campaign: int, epoch: int | None = None
+    db: sqlite3.Connection, campaign: int
 ) -> list[tuple[int, str, int, str, list[int], float]]:
-    """Packets with rows not settled yet, optionally of one claim: ``(record number,
-    attempt, epoch, owner, row ids, started at)``."""
-    query = (
-        "SELECT id, attempt, epoch, owner, ids, started_at FROM aiosms_attempts "
-        "WHERE campaign = ? AND unsettled > 0"
-    )
-    params: tuple[Any, ...] = (campaign,)
-    if epoch is not None:
-        query += " AND epoch = ?"
-        params += (epoch,)
-    return [(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in db.execute(query, params)]
+    """Packets with rows not settled yet: ``(record number, attempt, epoch, owner, row
+    ids, started at)``."""
+    return [
+        (r[0], r[1], r[2], r[3], json.loads(r[4]), r[5])
+        for r in db.execute(
+            "SELECT id, attempt, epoch, owner, ids, started_at FROM aiosms_attempts "
+            "WHERE campaign = ? AND unsettled > 0",
+            (campaign,),
+        )
+    ]
 
 
-def _release_claims(
-    db: sqlite3.Connection, campaign: int, where: str, params: Sequence[Any]
-) -> int:
-    """End the claims ``where`` holds: their rows not yet sent are pending again
-    (provably unsent; the packets already recorded go on). Returns how many rows."""
+def _sent_under(db: sqlite3.Connection, campaign: int, epoch: int) -> list[list[int]]:
+    """The row ids of every packet recorded under the claim ``epoch``, settled or not."""
+    return [
+        json.loads(ids)
+        for (ids,) in db.execute(
+            "SELECT ids FROM aiosms_attempts WHERE campaign = ? AND epoch = ?", (campaign, epoch)
+        )
+    ]
+
+
+def _end_claims(db: sqlite3.Connection, campaign: int, where: str, params: Sequence[Any]) -> int:
+    """End the claims ``where`` holds: their rows not yet sent (provably unsent) go back
+    to ``aiosms_returned``; the packets already recorded go on. Returns how many rows."""
     condition = f"campaign = ? AND {where}"
-    (rows,) = db.execute(
-        f"SELECT COALESCE(SUM(remaining), 0) FROM aiosms_claims WHERE {condition}",
-        (campaign, *params),
-    ).fetchone()
+    returned = 0
+    for epoch, ids, remaining in db.execute(
+        f"SELECT epoch, ids, remaining FROM aiosms_claims WHERE {condition}", (campaign, *params)
+    ).fetchall():
+        if remaining <= 0:
+            continue
+        unsent = set(_unpacked(ids)[0])
+        for sent in _sent_under(db, campaign, epoch):
+            unsent.difference_update(sent)
+        db.executemany(
+            "INSERT OR IGNORE INTO aiosms_returned (campaign, id) VALUES (?, ?)",
+            [(campaign, i) for i in sorted(unsent)],
+        )
+        returned += remaining
     db.execute(f"DELETE FROM aiosms_claims WHERE {condition}", (campaign, *params))
-    tally(db, campaign, {"claimed": -rows, "pending": rows})
-    return int(rows)
-
-
-def _held(db: sqlite3.Connection, campaign: int) -> list[tuple[int, int]]:
-    """Id intervals no new claim may touch: live claims' ranges and live packets' rows
-    (as runs of consecutive ids), sorted."""
-    held = [(first, last) for first, last, *_ in live_claims(db, campaign)]
-    for record in live_attempts(db, campaign):
-        held += _runs(record[4])
-    held.sort()
-    return held
-
-
-def _runs(ids: list[int]) -> list[tuple[int, int]]:
-    """Sorted ``ids`` as intervals of consecutive ids."""
-    runs: list[tuple[int, int]] = []
-    start = previous = ids[0]
-    for i in ids[1:]:
-        if i != previous + 1:
-            runs.append((start, previous))
-            start = i
-        previous = i
-    runs.append((start, previous))
-    return runs
+    tally(db, campaign, {"claimed": -returned, "pending": returned})
+    return returned
 
 
 def claim(
@@ -135,75 +175,124 @@ def claim(
     now = time.time()
     with Transaction(db):
         # Rows whose worker let the lease lapse are provably unsent: back in line.
-        _release_claims(db, campaign, "lease_until < ?", (now,))
-        candidates: list[tuple[Any, ...]] = []
-        while not candidates:
-            found = _candidates(db, campaign, limit)
-            if not found:
-                return Claim(0, [])
-            # A page of stop-listed rows only: skipped now, so look again further on.
-            candidates = _skip_stop_listed(db, campaign, found, now)
-        exhausted = False
-        if budget is not None:
-            candidates, exhausted = _within_budget(db, campaign, candidates, budget)
-        if not candidates:
+        _end_claims(db, campaign, "lease_until < ?", (now,))
+        room = None if budget is None else budget - _spent(db, campaign)
+        taken, exhausted = _take(db, campaign, limit, room, now)
+        if not taken:
             return Claim(0, [], exhausted)
         db.execute("UPDATE aiosms_campaigns SET epoch = epoch + 1 WHERE id = ?", (campaign,))
         (epoch,) = db.execute(
             "SELECT epoch FROM aiosms_campaigns WHERE id = ?", (campaign,)
         ).fetchone()
+        ids = [c[0] for c in taken]
+        parts = [c[6] for c in taken]
         db.execute(
             "INSERT INTO aiosms_claims (campaign, epoch, owner, lease_until, first_id, "
-            "last_id, remaining, parts, claimed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (campaign, epoch, owner, now + lease, candidates[0][0], candidates[-1][0],
-             len(candidates), sum(c[6] for c in candidates), now),
+            "last_id, remaining, parts, claimed_at, ids, schema) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 4)",
+            (campaign, epoch, owner, now + lease, ids[0], ids[-1], len(ids), sum(parts), now,
+             _packed(ids, parts)),
         )  # fmt: skip
-        tally(db, campaign, {"pending": -len(candidates), "claimed": len(candidates)})
+        tally(db, campaign, {"pending": -len(ids), "claimed": len(ids)})
     # tuple.__new__: a NamedTuple's own constructor costs a Python call per row.
-    return Claim(epoch, [_new_tuple(ClaimedRow, c[:6]) for c in candidates], exhausted)
+    return Claim(epoch, [_new_tuple(ClaimedRow, c[:6]) for c in taken], exhausted)
 
 
-def _candidates(db: sqlite3.Connection, campaign: int, limit: int) -> list[tuple[Any, ...]]:
-    """The first ``limit`` pending rows outside every held interval, all below the next
-    one: the new claim's range overlaps no live claim and no live packet."""
-    after = 0
-    for first, last in _held(db, campaign):
-        if first > after + 1:
-            found: list[tuple[Any, ...]] = db.execute(
-                _CANDIDATES, (campaign, after, first, limit)
-            ).fetchall()
-            if found:
-                return found
-        after = max(after, last)
-    rows: list[tuple[Any, ...]] = db.execute(
-        _CANDIDATES, (campaign, after, _NO_END, limit)
-    ).fetchall()
-    return rows
+def _take(
+    db: sqlite3.Connection, campaign: int, limit: int, room: int | None, now: float
+) -> tuple[list[tuple[Any, ...]], bool]:
+    """The rows a new claim takes (rows given back first, then past the watermark), and
+    whether the budget cut it short. Rows looked at and passed over are consumed: the
+    stop-listed ones are skipped now."""
+    taken: list[tuple[Any, ...]] = []
+    while True:
+        consumed_any = False
+        for from_returned in (True, False):
+            want = limit - len(taken)
+            if want <= 0:
+                break
+            found = _found(db, campaign, want, from_returned)
+            got, consumed, exhausted = _fit(found, room)
+            if room is not None:
+                room -= sum(c[6] for c in got)
+            _consume(db, campaign, found[:consumed], from_returned, now)
+            taken += got
+            consumed_any = consumed_any or consumed > 0
+            if exhausted:
+                return taken, True
+        if taken or not consumed_any:
+            return taken, False
+        # Pages of stop-listed rows only: skipped now, so look again further on.
+
+
+def _found(
+    db: sqlite3.Connection, campaign: int, limit: int, from_returned: bool
+) -> list[tuple[Any, ...]]:
+    """Up to ``limit`` candidates from ``aiosms_returned`` or past the watermark."""
+    probe = 0 if db.execute("SELECT 1 FROM aiosms_stoplist LIMIT 1").fetchone() else 1
+    if from_returned:
+        return db.execute(_RETURNED[probe], (campaign, limit)).fetchall()
+    (mark,) = db.execute(
+        "SELECT claimed_to FROM aiosms_campaigns WHERE id = ?", (campaign,)
+    ).fetchone()
+    return db.execute(_FRESH[probe], (campaign, mark, limit)).fetchall()
+
+
+def _consume(
+    db: sqlite3.Connection,
+    campaign: int,
+    consumed: list[tuple[Any, ...]],
+    from_returned: bool,
+    now: float,
+) -> None:
+    """The candidates a claim is done with leave where it found them (the stop-listed
+    ones settled as skipped, the others now its own)."""
+    if not consumed:
+        return
+    _skip_stop_listed(db, campaign, [c for c in consumed if c[7]], now)
+    last = consumed[-1][0]
+    if from_returned:
+        db.execute("DELETE FROM aiosms_returned WHERE campaign = ? AND id <= ?", (campaign, last))
+    else:
+        db.execute("UPDATE aiosms_campaigns SET claimed_to = ? WHERE id = ?", (last, campaign))
+
+
+def _fit(found: list[tuple[Any, ...]], room: int | None) -> tuple[list[tuple[Any, ...]], int, bool]:
+    """Walk ``found`` in order: stop-listed rows are passed over, the others taken while
+    their parts fit ``room`` (None: no budget). Returns the rows taken, how many of
+    ``found`` were consumed, and whether the budget stopped the walk."""
+    if room is None:
+        return [c for c in found if not c[7]], len(found), False
+    taken: list[tuple[Any, ...]] = []
+    for consumed, candidate in enumerate(found):
+        if candidate[7]:
+            continue
+        if candidate[6] > room:
+            return taken, consumed, True
+        room -= candidate[6]
+        taken.append(candidate)
+    return taken, len(found), False
 
 
 def _skip_stop_listed(
-    db: sqlite3.Connection, campaign: int, candidates: list[tuple[Any, ...]], now: float
-) -> list[tuple[Any, ...]]:
-    """Candidates whose number is on the stop list become ``skipped``; the rest."""
-    stopped = [(now, c[0]) for c in candidates if c[7]]
-    if not stopped:
-        return candidates
-    db.executemany(
-        "UPDATE aiosms_messages SET state = 'skipped', reason = 'stop-listed', "
-        "settled_at = ? WHERE id = ?",
-        stopped,
-    )
-    tally(db, campaign, {"pending": -len(stopped), "skipped": len(stopped)})
-    return [c for c in candidates if not c[7]]
+    db: sqlite3.Connection, campaign: int, stopped: list[tuple[Any, ...]], now: float
+) -> None:
+    """Rows whose number is on the stop list are settled as ``skipped``."""
+    if stopped:
+        db.executemany(
+            "INSERT INTO aiosms_outcomes (id, campaign, state, reason, settled_at) "
+            "VALUES (?, ?, 'skipped', 'stop-listed', ?)",
+            [(c[0], campaign, now) for c in stopped],
+        )
+        tally(db, campaign, {"pending": -len(stopped), "skipped": len(stopped)})
 
 
-def _within_budget(
-    db: sqlite3.Connection, campaign: int, candidates: list[tuple[Any, ...]], budget: int
-) -> tuple[list[tuple[Any, ...]], bool]:
-    """The head of ``candidates`` whose parts fit the budget, and whether it cut any."""
+def _spent(db: sqlite3.Connection, campaign: int) -> int:
+    """SMS parts sent or maybe sent (accepted, unknown), on the wire, or claimed."""
     (spent,) = db.execute(
-        "SELECT COALESCE(SUM(parts), 0) FROM aiosms_messages WHERE "
-        "+campaign = ? AND state IN ('sending', 'accepted', 'unknown')",
+        "SELECT COALESCE(SUM(COALESCE(o.parts, (SELECT m.parts FROM aiosms_messages AS m "
+        "WHERE m.id = o.id))), 0) FROM aiosms_outcomes AS o WHERE +o.campaign = ? "
+        "AND o.state IN ('accepted', 'unknown')",
         (campaign,),
     ).fetchone()
     # Claimed and sending rows: their records keep their parts.
@@ -213,14 +302,7 @@ def _within_budget(
         "AND unsettled > 0)",
         (campaign,),
     ).fetchone()
-    room = budget - spent - held
-    fitting: list[tuple[Any, ...]] = []
-    for candidate in candidates:
-        if candidate[6] > room:
-            return fitting, True
-        room -= candidate[6]
-        fitting.append(candidate)
-    return fitting, False
+    return int(spent) + int(held)
 
 
 def begin_send(
@@ -232,22 +314,60 @@ def begin_send(
 ) -> set[int]:
     """Record a packet as sending, fenced (see ``Journal.begin_send``)."""
     now = time.time()
+    epochs = {epoch for _, epoch in rows}
     by_epoch: dict[int, list[int]] = {}
-    for row_id, epoch in rows:
-        by_epoch.setdefault(epoch, []).append(row_id)
+    if len(epochs) == 1:
+        # The usual case: a packet of one claim.
+        by_epoch[epochs.pop()] = [row_id for row_id, _ in rows]
+    else:
+        for row_id, epoch in rows:
+            by_epoch.setdefault(epoch, []).append(row_id)
     changed: set[int] = set()
     with Transaction(db):
         for epoch, ids in by_epoch.items():
             # The fence: the claim is still this owner's and its lease holds. Claimed
             # again (a new epoch), expired or released, it is gone or has nothing left.
             held = db.execute(
-                "SELECT first_id, last_id FROM aiosms_claims WHERE campaign = ? AND epoch = ? "
+                "SELECT ids FROM aiosms_claims WHERE campaign = ? AND epoch = ? "
                 "AND owner = ? AND lease_until >= ? AND remaining > 0",
                 (campaign, epoch, owner, now),
             ).fetchone()
             if held is not None:
-                changed |= _record_packet(db, campaign, owner, epoch, attempt, now, held, ids)
+                taken, parts = _of_claim(_unpacked(held[0]), sorted(ids))
+                taken = _not_sent_under(db, campaign, epoch, taken, parts)
+                if taken:
+                    _record_packet(db, campaign, owner, epoch, attempt, now, taken, parts)
+                    changed.update(taken)
     return changed
+
+
+def _of_claim(
+    claimed: tuple[list[int], list[int]], ids: list[int]
+) -> tuple[list[int], dict[int, int]]:
+    """Which of ``ids`` (sorted) the claim took, and the parts of each."""
+    claimed_ids, claimed_parts = claimed
+    start = bisect.bisect_left(claimed_ids, ids[0])
+    if claimed_ids[start : start + len(ids)] == ids:
+        # The usual case: a packet is a run of its claim's rows.
+        return ids, dict(zip(ids, claimed_parts[start : start + len(ids)], strict=True))
+    parts = dict(zip(claimed_ids, claimed_parts, strict=True))
+    taken = [i for i in ids if i in parts]
+    return taken, {i: parts[i] for i in taken}
+
+
+def _not_sent_under(
+    db: sqlite3.Connection, campaign: int, epoch: int, ids: list[int], parts: dict[int, int]
+) -> list[int]:
+    """``ids`` (sorted) less those a packet of the same claim already took: a claim sends
+    a row once."""
+    for sent in _sent_under(db, campaign, epoch):
+        if sent and ids and sent[0] <= ids[-1] and ids[0] <= sent[-1]:
+            again = set(sent).intersection(ids)
+            if again:
+                ids = [i for i in ids if i not in again]
+                for i in again:
+                    parts.pop(i, None)
+    return ids
 
 
 def _record_packet(
@@ -257,30 +377,11 @@ def _record_packet(
     epoch: int,
     attempt: str,
     now: float,
-    held: tuple[int, int],
-    ids: list[int],
-) -> set[int]:
-    """One claim's share of a packet: its rows still pending and in no live packet
-    become this packet's; the ids it took."""
-    wanted = {i for i in ids if held[0] <= i <= held[1]}
-    for record in live_attempts(db, campaign, epoch):
-        wanted.difference_update(record[4])
-    if not wanted:
-        return set()
-    # Only rows still pending: not skipped as stop-listed when claimed, not settled.
-    ordered = sorted(wanted)
-    found: list[tuple[int, int]] = []
-    select = "SELECT id, parts FROM aiosms_messages WHERE +campaign = ? AND state = 'pending' AND "
-    if ordered[-1] - ordered[0] + 1 == len(ordered):
-        # A packet of consecutive rows (the usual case): a range, not a list.
-        found += db.execute(select + "id BETWEEN ? AND ?", (campaign, ordered[0], ordered[-1]))
-    else:
-        for chunk in chunks(ordered):
-            found += db.execute(select + f"id IN ({marks(len(chunk))})", (campaign, *chunk))
-    if not found:
-        return set()
-    taken = [row_id for row_id, _ in found]
-    parts = sum(p for _, p in found)
+    taken: list[int],
+    parts_of: dict[int, int],
+) -> None:
+    """One claim's share of a packet: its record, and the claim's count reduced."""
+    parts = sum(parts_of.values())
     db.execute(
         "INSERT INTO aiosms_attempts (campaign, attempt, epoch, owner, ids, unsettled, parts, "
         "started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -297,27 +398,40 @@ def _record_packet(
         (campaign, epoch),
     )
     tally(db, campaign, {"claimed": -len(taken), "sending": len(taken)})
-    return set(taken)
 
 
-# Numbered parameters: ?1 the row, ?2 its packet record (set, and matched on a late
-# outcome), ?3 the time; the rest what the receipt said.
-_ACCEPT = (
-    "UPDATE aiosms_messages SET state = 'accepted', packet = ?2, settled_at = ?3, "
-    "message_id = ?4, parts = COALESCE(?5, parts), cost = ?6, delivery = ?7 WHERE id = ?1 AND "
+# An outcome's fields in `Outcome` order (?1-?10), then the campaign, the packet record
+# and the time.
+_INSERT_OUTCOME = (
+    "INSERT OR IGNORE INTO aiosms_outcomes (id, state, message_id, parts, cost, error_class, "
+    "error_code, error_text, delivery, reason, campaign, packet, settled_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_SETTLE = (
-    "UPDATE aiosms_messages SET state = ?8, packet = ?2, settled_at = ?3, message_id = ?4, "
-    "parts = COALESCE(?5, parts), cost = ?6, delivery = ?7, error_class = ?9, "
-    "error_code = ?10, error_text = ?11, reason = ?12 WHERE id = ?1 AND "
+# Accepted outcomes, the bulk, as one JSON array of `Outcome`s read by SQLite itself: a
+# statement per packet instead of one per row, and only what an accepted row carries.
+_INSERT_ACCEPTED = (
+    "INSERT OR IGNORE INTO aiosms_outcomes (id, state, message_id, parts, cost, delivery, "
+    "campaign, packet, settled_at) SELECT json_extract(value, '$[0]'), 'accepted', "
+    "json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]'), "
+    "json_extract(value, '$[4]'), ?, ?, ? FROM json_each(?)"
 )
-_SOURCES = ("pending", "unknown")
-_LATE_ONLY = ("unknown",)
-_FROM = {
-    "pending": "state = 'pending'",
-    # A late outcome: the row was marked unknown while its packet was on the wire.
-    "unknown": "state = 'unknown' AND packet = ?2",
-}
+# A late outcome: the row was marked unknown while its packet was on the wire.
+_LATE_OUTCOME = (
+    "UPDATE aiosms_outcomes SET state = ?2, message_id = ?3, parts = ?4, cost = ?5, "
+    "error_class = ?6, error_code = ?7, error_text = ?8, delivery = ?9, reason = ?10, "
+    "settled_at = ?13 WHERE id = ?1 AND campaign = ?11 AND packet = ?12 AND state = 'unknown'"
+)
+
+
+@functools.cache
+def _json_functions() -> bool:
+    """Whether this SQLite has its JSON functions (built in since 3.38, an option before)."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        try:
+            db.execute("SELECT json_extract('[1]', '$[0]') FROM json_each('[]')")
+        except sqlite3.OperationalError:
+            return False
+    return True
 
 
 def finish(
@@ -337,15 +451,24 @@ def finish(
             (campaign, attempt),
         ).fetchall()
         for packet, ids, unsettled in records:
-            # A packet recovery gave up on settles only the rows it marked unknown (a late
-            # outcome): its other rows may have been requeued and be someone else's now.
-            sources = _SOURCES if unsettled > 0 else _LATE_ONLY
-            moved = _settle_packet(db, campaign, packet, now, _of_packet(outcomes, ids), sources)
-            db.execute(
-                "UPDATE aiosms_attempts SET unsettled = unsettled - ? WHERE id = ?",
-                (moved["pending"], packet),
-            )
-            settled += moved["pending"] + moved["unknown"]
+            listed = json.loads(ids)
+            mine = _of_packet(outcomes, listed)
+            if unsettled == len(listed):
+                # Nothing of the packet is settled yet (the usual case): every row is new.
+                new = _insert_outcomes(db, campaign, packet, now, mine)
+                late = 0
+            else:
+                # Partly settled, or given up by recovery (0): a row that has an outcome
+                # takes a late one only if it is unknown under this packet; the others
+                # may have been requeued and be someone else's now.
+                values = [(*o, campaign, packet, now) for o in mine]
+                new, late = _settle_rest(db, campaign, packet, now, values, unsettled > 0)
+            if new:
+                db.execute(
+                    "UPDATE aiosms_attempts SET unsettled = unsettled - ? WHERE id = ?",
+                    (new, packet),
+                )
+            settled += new + late
         if stop_list:
             stoplist_add(db, stop_list, now)
         if pause is not None:
@@ -353,77 +476,70 @@ def finish(
     return settled
 
 
-def _of_packet(outcomes: Sequence[Outcome], ids: str) -> Sequence[Outcome]:
-    """The outcomes of the rows a packet record lists (``ids``, JSON): only those may
-    settle under it."""
-    listed = json.loads(ids)
-    if [o.id for o in outcomes] == listed:
+def _of_packet(outcomes: Sequence[Outcome], listed: list[int]) -> Sequence[Outcome]:
+    """The outcomes of the rows a packet record lists: only those may settle under it."""
+    if [o[0] for o in outcomes] == listed:
         # The usual case: the outcomes of exactly the packet's rows, in its order.
         return outcomes
     mine = set(listed)
     return [o for o in outcomes if o.id in mine]
 
 
-def _settle_packet(
+def _insert_outcomes(
+    db: sqlite3.Connection, campaign: int, packet: int, now: float, outcomes: Sequence[Outcome]
+) -> int:
+    """Insert outcomes for rows that have none; tallied from sending. Returns how many."""
+    accepted = [o for o in outcomes if o[1] == "accepted"] if _json_functions() else []
+    others = [o for o in outcomes if o[1] != "accepted"] if accepted else list(outcomes)
+    before = db.total_changes
+    if accepted:
+        carried = [(o[0], o[2], o[3], o[4], o[8]) for o in accepted]
+        db.execute(_INSERT_ACCEPTED, (campaign, packet, now, json.dumps(carried)))
+    if others:
+        db.executemany(_INSERT_OUTCOME, [(*o, campaign, packet, now) for o in others])
+    inserted = db.total_changes - before
+    if inserted != len(outcomes):
+        # A row of a live packet already had an outcome, which its packet alone could
+        # have given it: the counts are taken afresh rather than guessed.
+        recount(db, campaign)
+        return inserted
+    by_state = Counter(o.state for o in others)
+    by_state["accepted"] += len(accepted)
+    by_state["sending"] = -inserted
+    tally(db, campaign, by_state)
+    return inserted
+
+
+def _settle_rest(
     db: sqlite3.Connection,
     campaign: int,
     packet: int,
     now: float,
-    outcomes: Sequence[Outcome],
-    sources: tuple[str, ...],
-) -> dict[str, int]:
-    """Settle one packet record's rows from ``sources``; how many came from sending
-    (``pending`` in the table) and from ``unknown`` (late outcomes)."""
-    accepted: list[tuple[Any, ...]] = []
-    others: dict[str, list[tuple[Any, ...]]] = {}
-    for o in outcomes:
-        if o.state == "accepted":
-            # Accepted rows, the bulk, bind only what they carry.
-            accepted.append((o.id, packet, now, o.message_id, o.parts, o.cost, o.delivery))
-        else:
-            others.setdefault(o.state, []).append(
-                (
-                    o.id, packet, now, o.message_id, o.parts, o.cost, o.delivery, o.state,
-                    o.error_class, o.error_code, o.error_text, o.reason,
-                )
-            )  # fmt: skip
-    moved = {"pending": 0, "unknown": 0}
-    if accepted:
-        _settle(db, campaign, _ACCEPT, "accepted", accepted, sources, moved)
-    for state, values in others.items():
-        _settle(db, campaign, _SETTLE, state, values, sources, moved)
-    return moved
-
-
-def _settle(
-    db: sqlite3.Connection,
-    campaign: int,
-    update: str,
-    state: str,
-    values: Sequence[Any],
-    sources: tuple[str, ...],
-    moved: dict[str, int],
-) -> None:
-    """Settle rows in ``state`` from ``sources`` (sending, and for a late outcome
-    ``unknown``); counted in ``moved`` by where they came from.
-
-    The second pass only if the first left some. Unknown rows are looked for first when
-    they are to become unknown again, so that no row is matched twice.
-    """
-    if state == "unknown":
-        sources = tuple(reversed(sources))
-    settled = 0
-    for source in sources:
-        before = db.total_changes
-        db.executemany(update + _FROM[source], values)
-        count = db.total_changes - before
-        moved[source] += count
-        counted_as = "sending" if source == "pending" else source
-        if counted_as != state:
-            tally(db, campaign, {counted_as: -count, state: count})
-        settled += count
-        if settled == len(values):
-            break
+    values: list[tuple[Any, ...]],
+    live: bool,
+) -> tuple[int, int]:
+    """Settle what a packet partly settled (``live``) or given up by recovery still may:
+    rows with no outcome yet (only while ``live``) and rows left unknown under it.
+    ``values`` are ``(*outcome, campaign, packet, now)``. Returns (new, late)."""
+    having: dict[int, tuple[str, int | None]] = {}
+    for chunk in chunks([v[0] for v in values]):
+        having.update(
+            (i, (state, owner))
+            for i, state, owner in db.execute(
+                f"SELECT id, state, packet FROM aiosms_outcomes WHERE id IN ({marks(len(chunk))})",
+                chunk,
+            )
+        )
+    fresh = [Outcome(*v[:10]) for v in values if v[0] not in having] if live else []
+    late = [v for v in values if having.get(v[0]) == ("unknown", packet)]
+    new = _insert_outcomes(db, campaign, packet, now, fresh) if fresh else 0
+    moved: Counter[str] = Counter()
+    for value in late:
+        db.execute(_LATE_OUTCOME, value)
+        moved[value[1]] += 1
+    moved["unknown"] -= len(late)
+    tally(db, campaign, moved)
+    return new, len(late)
 
 
 def stoplist_add(db: sqlite3.Connection, entries: Iterable[tuple[str, str]], now: float) -> int:
@@ -439,15 +555,15 @@ def stoplist_add(db: sqlite3.Connection, entries: Iterable[tuple[str, str]], now
 def release(db: sqlite3.Connection, campaign: int, owner: str) -> int:
     """End ``owner``'s claims and its worker record; returns rows back to pending."""
     with Transaction(db):
-        released = _release_claims(db, campaign, "owner = ?", (owner,))
+        released = _end_claims(db, campaign, "owner = ?", (owner,))
         db.execute("DELETE FROM aiosms_workers WHERE owner = ?", (owner,))
     return released
 
 
 _LOST = (
-    "UPDATE aiosms_messages SET state = 'unknown', reason = 'worker lost', "
-    "error_class = 'WorkerLost', error_text = 'the worker stopped while the message was "
-    "being sent: it may have gone out', settled_at = ?"
+    "INSERT OR IGNORE INTO aiosms_outcomes (id, campaign, state, packet, settled_at, reason, "
+    "error_class, error_text) VALUES (?, ?, 'unknown', ?, ?, 'worker lost', 'WorkerLost', "
+    "'the worker stopped while the message was being sent: it may have gone out')"
 )
 
 
@@ -458,20 +574,13 @@ def recover(db: sqlite3.Connection, campaign: int) -> tuple[int, int]:
     with Transaction(db):
         lost = 0
         for packet, *_, ids, _ in live_attempts(db, campaign):
-            for chunk in chunks(ids):
-                lost += db.execute(
-                    f"{_LOST}, packet = ? WHERE +campaign = ? AND state = 'pending' "
-                    f"AND id IN ({marks(len(chunk))})",
-                    (now, packet, campaign, *chunk),
-                ).rowcount
+            before = db.total_changes
+            # Rows of the packet already settled keep their outcome.
+            db.executemany(_LOST, [(i, campaign, packet, now) for i in ids])
+            lost += db.total_changes - before
             db.execute("UPDATE aiosms_attempts SET unsettled = 0 WHERE id = ?", (packet,))
-        # Rows an older schema marked sending in the row itself. In no index: one pass
-        # over the table, once per run.
-        lost += db.execute(
-            f"{_LOST} WHERE +campaign = ? AND state = 'sending'", (now, campaign)
-        ).rowcount
         tally(db, campaign, {"sending": -lost, "unknown": lost})
-        released = _release_claims(db, campaign, "1", ())
+        released = _end_claims(db, campaign, "1", ())
         if lost or released:
             log_event(
                 db, campaign, "recover", f"{lost} sending → unknown, {released} claimed → pending"
@@ -508,22 +617,52 @@ def heartbeat(db: sqlite3.Connection, campaign: int, owner: str, lease: float) -
 
 
 def requeue(db: sqlite3.Connection, campaign: int, state: str, reason: str | None) -> int:
-    """Settled rows in ``state`` (optionally with ``reason``) back to ``pending``, logged."""
+    """Settled rows in ``state`` (optionally with ``reason``) back to ``pending``, logged.
+
+    Their outcomes are deleted and they join ``aiosms_returned``, where the next claim
+    looks first; rows skipped at import become pending in place (given back too when
+    they lie below the watermark, past which a claim finds them anyway).
+    """
     if state not in ("accepted", "rejected", "unknown", "skipped"):
         raise ValueError(f"rows {state!r} cannot be requeued")
-    query = (
-        "UPDATE aiosms_messages SET state = 'pending', attempt = NULL, owner = NULL, "
-        "lease_until = NULL, message_id = NULL, error_class = NULL, error_code = NULL, "
-        "error_text = NULL, cost = NULL, delivery = NULL, reason = NULL, packet = NULL, "
-        # In no index: a pass over the table, in id order.
-        f"sent_at = NULL, settled_at = NULL WHERE +campaign = ? AND state = '{state}'"
-    )
-    params: list[Any] = [campaign]
-    if reason is not None:
-        query += " AND reason = ?"
-        params.append(reason)
+    # In no index: a pass over the outcomes, in id order.
+    where = f"+campaign = ? AND state = '{state}'" + ("" if reason is None else " AND reason = ?")
+    params: list[Any] = [campaign] if reason is None else [campaign, reason]
     with Transaction(db):
-        count: int = db.execute(query, params).rowcount
+        db.execute(
+            f"INSERT OR IGNORE INTO aiosms_returned (campaign, id) SELECT campaign, id "
+            f"FROM aiosms_outcomes WHERE {where}",
+            params,
+        )
+        # A row an older schema settled in place still carries its old state.
+        db.execute(
+            "UPDATE aiosms_messages SET state = 'pending', reason = NULL WHERE state != 'pending' "
+            f"AND id IN (SELECT id FROM aiosms_outcomes WHERE {where})",
+            params,
+        )
+        count: int = db.execute(f"DELETE FROM aiosms_outcomes WHERE {where}", params).rowcount
+        if state == "skipped":
+            count += _requeue_skipped_at_import(db, campaign, where, params)
         tally(db, campaign, {state: -count, "pending": count})
         log_event(db, campaign, "requeue", f"{count} {state} → pending")
+    return count
+
+
+def _requeue_skipped_at_import(
+    db: sqlite3.Connection, campaign: int, where: str, params: list[Any]
+) -> int:
+    """Rows skipped at import (no outcome) back to pending; returns how many."""
+    (mark,) = db.execute(
+        "SELECT claimed_to FROM aiosms_campaigns WHERE id = ?", (campaign,)
+    ).fetchone()
+    settled = "NOT EXISTS (SELECT 1 FROM aiosms_outcomes AS o WHERE o.id = aiosms_messages.id)"
+    db.execute(
+        "INSERT OR IGNORE INTO aiosms_returned (campaign, id) SELECT campaign, id "
+        f"FROM aiosms_messages WHERE {where} AND id <= {int(mark)} AND {settled}",
+        params,
+    )
+    count: int = db.execute(
+        f"UPDATE aiosms_messages SET state = 'pending', reason = NULL WHERE {where} AND {settled}",
+        params,
+    ).rowcount
     return count
