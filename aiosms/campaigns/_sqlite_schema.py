@@ -103,6 +103,7 @@ CREATE TABLE IF NOT EXISTS aiosms_messages (
     settled_at REAL,
     delivery_at REAL,
     packet INTEGER,
+    requeued INTEGER NOT NULL DEFAULT 0,
     UNIQUE (campaign, key)
 );
 CREATE INDEX IF NOT EXISTS aiosms_messages_phone ON aiosms_messages (campaign, phone);
@@ -195,10 +196,11 @@ CREATE INDEX IF NOT EXISTS aiosms_attempts_live ON aiosms_attempts (campaign)
 CREATE INDEX IF NOT EXISTS aiosms_attempts_claim ON aiosms_attempts (campaign, epoch)
 """
 
-# Schema 4 writes nothing but `pending` and `skipped` into a message row, and claims
-# with `schema = 4`. A worker of an older version still running when its file was
-# migrated would claim rows already settled (their outcomes are elsewhere now) and
-# settle rows in place: the triggers make its claim and its settling fail instead.
+# A worker of an older version still running when its file was migrated would claim rows
+# already settled (their outcomes are elsewhere now), settle or skip rows in place, and
+# end claims without giving their rows back. The triggers make each of those fail: schema
+# 4 changes a row's state only in a requeue, which counts it (`requeued`), inserts its
+# claims with `schema = 4`, and zeroes a claim's `remaining` once its rows are given back.
 _REFUSAL = (
     "BEGIN SELECT RAISE(ABORT, 'this journal is at schema 4: stop workers of older aiosms "
     "versions'); END"
@@ -206,9 +208,11 @@ _REFUSAL = (
 _FENCE_OLDER_WORKERS = (
     "DROP TRIGGER IF EXISTS aiosms_messages_fenced_from_older_workers",
     "CREATE TRIGGER aiosms_messages_fenced_from_older_workers BEFORE UPDATE OF state ON "
-    f"aiosms_messages WHEN NEW.state NOT IN ('pending', 'skipped') {_REFUSAL}",
+    f"aiosms_messages WHEN NEW.requeued IS OLD.requeued {_REFUSAL}",
     "CREATE TRIGGER IF NOT EXISTS aiosms_claims_fenced_from_older_workers BEFORE INSERT ON "
     f"aiosms_claims WHEN NEW.schema < 4 {_REFUSAL}",
+    "CREATE TRIGGER IF NOT EXISTS aiosms_claims_end_with_their_rows_given_back BEFORE DELETE "
+    f"ON aiosms_claims WHEN OLD.remaining > 0 {_REFUSAL}",
 )
 
 
@@ -369,6 +373,7 @@ def _outcomes_become_rows(db: sqlite3.Connection) -> None:
     it held by no packet go to ``aiosms_returned``, where the next claims look first.
     """
     _add_columns(db, "aiosms_campaigns", {"claimed_to": "INTEGER NOT NULL DEFAULT 0"})
+    _add_columns(db, "aiosms_messages", {"requeued": "INTEGER NOT NULL DEFAULT 0"})
     _add_columns(
         db,
         "aiosms_claims",

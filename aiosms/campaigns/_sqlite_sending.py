@@ -163,6 +163,7 @@ def _end_claims(db: sqlite3.Connection, campaign: int, where: str, params: Seque
             [(campaign, i) for i in sorted(unsent)],
         )
         returned += remaining
+    db.execute(f"UPDATE aiosms_claims SET remaining = 0 WHERE {condition}", (campaign, *params))
     db.execute(f"DELETE FROM aiosms_claims WHERE {condition}", (campaign, *params))
     tally(db, campaign, {"claimed": -returned, "pending": returned})
     return returned
@@ -636,7 +637,8 @@ def requeue(db: sqlite3.Connection, campaign: int, state: str, reason: str | Non
         )
         # A row an older schema settled in place still carries its old state.
         db.execute(
-            "UPDATE aiosms_messages SET state = 'pending', reason = NULL WHERE state != 'pending' "
+            "UPDATE aiosms_messages SET state = 'pending', reason = NULL, requeued = requeued + 1 "
+            "WHERE state != 'pending' "
             f"AND id IN (SELECT id FROM aiosms_outcomes WHERE {where})",
             params,
         )
@@ -662,7 +664,8 @@ def _requeue_skipped_at_import(
         params,
     )
     count: int = db.execute(
-        f"UPDATE aiosms_messages SET state = 'pending', reason = NULL WHERE {where} AND {settled}",
+        "UPDATE aiosms_messages SET state = 'pending', reason = NULL, requeued = requeued + 1 "
+        f"WHERE {where} AND {settled}",
         params,
     ).rowcount
     return count
