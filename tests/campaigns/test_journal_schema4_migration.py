@@ -310,3 +310,65 @@ async def test_a_worker_of_schema_3_can_neither_claim_nor_settle_in_a_migrated_j
     assert claims == (0,)
     assert after == before
     assert before[0]["sending"] == 2
+
+
+# Schema 3's claim: the pending rows outside live claims and packets (none here), each
+# with whether its number is stop-listed. When every row it finds is, it marks them
+# skipped and commits without a claim record: there is nothing left to claim.
+_SCHEMA_3_CANDIDATES = (
+    "SELECT m.id, m.phone, m.text, m.sender, m.at, m.ttl, m.parts, s.phone IS NOT NULL "
+    "FROM aiosms_messages AS m LEFT JOIN aiosms_stoplist AS s ON s.phone = m.phone "
+    "WHERE m.campaign = ? AND m.state = 'pending' AND m.id > ? AND m.id < ? "
+    "ORDER BY m.id LIMIT ?"
+)
+_SCHEMA_3_SKIP = (
+    "UPDATE aiosms_messages SET state = 'skipped', reason = 'stop-listed', "
+    "settled_at = ? WHERE id = ?"
+)
+_SCHEMA_3_TALLY = (
+    "INSERT INTO aiosms_counts (campaign, state, n) VALUES (?, ?, ?) "
+    "ON CONFLICT (campaign, state) DO UPDATE SET n = n + excluded.n"
+)
+
+
+async def test_a_worker_of_schema_3_cannot_skip_rows_schema_4_settled_in_a_migrated_journal(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.db"
+    await build_schema_3_file(path)
+    fake = FakeMySms(balance=Decimal(10**6))
+    async with SqliteJournal(path) as journal:
+        campaign = await Campaign.open(journal, NAME)
+        async with fake.client() as sms:
+            await campaign.run(sms, packet_size=4)
+        # Every number is stop-listed once the campaign is done (a list shared with
+        # other campaigns, say).
+        await journal.stoplist_add([(phone(i), "unsubscribed") for i in range(ROWS)])
+        before = (await campaign.counts(), await journal.rows(campaign.id))
+    # Schema 4 never rewrites the message row of a row it settles: to a worker of
+    # schema 3, still running, every such row is pending, and here stop-listed.
+    now = time.time()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        live = db.execute(
+            "SELECT (SELECT COUNT(*) FROM aiosms_claims) + "
+            "(SELECT COUNT(*) FROM aiosms_attempts WHERE unsettled > 0)"
+        ).fetchone()
+        found = db.execute(_SCHEMA_3_CANDIDATES, (campaign.id, 0, 2**63 - 1, 1000)).fetchall()
+        with contextlib.suppress(sqlite3.IntegrityError), db:
+            for candidate in found:
+                db.execute(_SCHEMA_3_SKIP, (now, candidate[0]))
+            db.executemany(
+                _SCHEMA_3_TALLY,
+                [(campaign.id, "pending", -len(found)), (campaign.id, "skipped", len(found))],
+            )
+    async with SqliteJournal(path) as journal:
+        campaign = await Campaign.open(journal, NAME)
+        after = (await campaign.counts(), await journal.rows(campaign.id))
+    assert live == (0,)
+    # The rows schema 4 sent or recovered (its outcomes), all stop-listed by now.
+    assert len(found) == 21
+    assert all(candidate[7] for candidate in found)
+    assert before[0]["accepted"] == 25
+    assert after == before
+    kept, counted = kept_and_counted(path)
+    assert kept == counted
