@@ -41,8 +41,15 @@ def command(*args: str) -> list[str]:
 
 
 def states(journal: Path) -> dict[str, int]:
+    """The campaign's rows per state, as the journal keeps them counted."""
     with contextlib.closing(sqlite3.connect(journal, timeout=10)) as db:
-        return dict(db.execute("SELECT state, COUNT(*) FROM aiosms_messages GROUP BY state"))
+        return dict(
+            db.execute(
+                "SELECT c.state, c.n FROM aiosms_counts AS c "
+                "JOIN aiosms_campaigns AS k ON k.id = c.campaign WHERE k.name = ?",
+                (NAME,),
+            )
+        )
 
 
 def write_rows(path: Path) -> None:
@@ -148,13 +155,17 @@ def test_killed_campaign_runs_never_send_a_row_twice_and_settle_every_row(tmp_pa
     keys = [entry["text"].removeprefix("code ") for entry in sent]
     assert len(keys) == len(set(keys)), "the gateway accepted a row twice"
 
+    # Each row's state and message id: its outcome's, or the import's judgement.
     with contextlib.closing(sqlite3.connect(journal)) as db:
         by_state: dict[str, dict[str, str | None]] = {}
         for key, state, message_id in db.execute(
-            "SELECT key, state, message_id FROM aiosms_messages"
+            "SELECT m.key, COALESCE(o.state, m.state), o.message_id FROM aiosms_messages AS m "
+            "LEFT JOIN aiosms_outcomes AS o ON o.id = m.id"
         ):
             by_state.setdefault(state, {})[key] = message_id
+        kept = {state: n for state, n in db.execute("SELECT state, n FROM aiosms_counts") if n}
     assert set(by_state) <= {"accepted", "rejected", "unknown", "skipped"}
+    assert kept == {state: len(found) for state, found in by_state.items()}
     assert list(by_state["skipped"]) == ["bad"]
     unknown = by_state.get("unknown", {})
     assert len(unknown) <= in_flight_at_kills
