@@ -294,6 +294,9 @@ def prepare_schema(db: sqlite3.Connection, path: Path) -> None:
         if statement.strip():
             db.execute(statement)
     if version < 4:
+        # Fences are (re)made once the rows are where schema 4 wants them.
+        for name in ("claims_fenced_from_older_workers", "claims_end_with_their_rows_given_back"):
+            db.execute(f"DROP TRIGGER IF EXISTS aiosms_{name}")
         _outcomes_become_rows(db)
     for statement in _FENCE_OLDER_WORKERS:
         db.execute(statement)

@@ -13,6 +13,7 @@ Real SQLite files in tmp_path, the in-process fake my-sms, asyncio and trio.
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import time
 from collections import Counter
@@ -122,16 +123,23 @@ async def build_schema_3_file(path: Path) -> Built:
 
 
 def kept_and_counted(path: Path) -> tuple[dict[str, int], dict[str, int]]:
-    """The journal's kept counts (non-zero), and a count of its rows by their outcomes."""
+    """The journal's kept counts (non-zero), and a count of its rows by their outcomes
+    (a row with none is sending while a live packet lists it)."""
     with contextlib.closing(sqlite3.connect(path)) as db:
         kept = {state: n for state, n in db.execute("SELECT state, n FROM aiosms_counts") if n}
-        counted = dict(
-            db.execute(
-                "SELECT COALESCE(o.state, m.state), COUNT(*) FROM aiosms_messages AS m "
-                "LEFT JOIN aiosms_outcomes AS o ON o.id = m.id GROUP BY 1"
-            )
-        )
-    return kept, counted
+        on_the_wire = {
+            i
+            for (ids,) in db.execute("SELECT ids FROM aiosms_attempts WHERE unsettled > 0")
+            for i in json.loads(ids)
+        }
+        counted: Counter[str] = Counter()
+        for row_id, state in db.execute(
+            "SELECT m.id, COALESCE(o.state, m.state) FROM aiosms_messages AS m "
+            "LEFT JOIN aiosms_outcomes AS o ON o.id = m.id"
+        ):
+            pending_on_the_wire = state == "pending" and row_id in on_the_wire
+            counted["sending" if pending_on_the_wire else state] += 1
+    return kept, dict(counted)
 
 
 def sent_keys(fake: FakeMySms) -> Counter[str]:
