@@ -235,20 +235,22 @@ class _InFlight:
         self, db: sqlite3.Connection, campaign: int, after: int, limit: int
     ) -> list[tuple[Any, ...]]:
         """Up to ``limit`` rows after ``after`` that are pending, neither claimed nor
-        sending."""
-        found: list[tuple[Any, ...]] = []
-        while len(found) < limit:
-            page = db.execute(
-                f"SELECT {_ROW_COLUMNS} FROM aiosms_messages AS m {_JOINS} "
-                f"WHERE m.campaign = ? AND m.state = 'pending' AND m.id > ? "
-                "ORDER BY m.id LIMIT ?",
-                (campaign, after, limit),
-            ).fetchall()
-            found += [r for r in page if self.shown(r)[6] == "pending"]
-            if len(page) < limit:
-                break
-            after = page[-1][0]
-        return found[:limit]
+        sending: those given back (``aiosms_returned``) and those past the watermark,
+        which no claim ever took."""
+        given_back = db.execute(
+            f"SELECT {_ROW_COLUMNS} FROM aiosms_returned AS r JOIN aiosms_messages AS m "
+            f"ON m.id = r.id {_JOINS} WHERE r.campaign = ? AND r.id > ? ORDER BY r.id LIMIT ?",
+            (campaign, after, limit),
+        ).fetchall()
+        (mark,) = db.execute(
+            "SELECT claimed_to FROM aiosms_campaigns WHERE id = ?", (campaign,)
+        ).fetchone()
+        never_claimed = db.execute(
+            f"SELECT {_ROW_COLUMNS} FROM aiosms_messages AS m {_JOINS} WHERE m.campaign = ? "
+            "AND m.state = 'pending' AND m.id > ? ORDER BY m.id LIMIT ?",
+            (campaign, max(after, mark), limit),
+        ).fetchall()
+        return sorted(given_back + never_claimed, key=lambda r: r[0])[:limit]
 
 
 def tracking_page(
@@ -339,6 +341,7 @@ def purge_campaigns(db: sqlite3.Connection, before: float) -> list[str]:
                 "aiosms_returned",
                 "aiosms_counts",
                 "aiosms_claims",
+                "aiosms_claim_rows",
                 "aiosms_attempts",
                 "aiosms_events",
                 "aiosms_workers",

@@ -123,7 +123,7 @@ CREATE TABLE IF NOT EXISTS aiosms_claims (
     remaining INTEGER NOT NULL,
     parts INTEGER NOT NULL,
     claimed_at REAL NOT NULL,
-    ids BLOB NOT NULL DEFAULT x'',
+    sent BLOB NOT NULL DEFAULT x'',
     schema INTEGER NOT NULL DEFAULT 3,
     PRIMARY KEY (campaign, epoch)
 ) WITHOUT ROWID;
@@ -138,6 +138,12 @@ CREATE TABLE IF NOT EXISTS aiosms_attempts (
     parts INTEGER NOT NULL,
     started_at REAL NOT NULL,
     UNIQUE (campaign, attempt, epoch)
+);
+CREATE TABLE IF NOT EXISTS aiosms_claim_rows (
+    campaign INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    rows BLOB NOT NULL,
+    UNIQUE (campaign, epoch)
 );
 CREATE TABLE IF NOT EXISTS aiosms_outcomes (
     id INTEGER PRIMARY KEY,
@@ -192,8 +198,7 @@ _INDEXES = """
 CREATE INDEX IF NOT EXISTS aiosms_messages_pending ON aiosms_messages (campaign)
     WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS aiosms_attempts_live ON aiosms_attempts (campaign)
-    WHERE unsettled > 0;
-CREATE INDEX IF NOT EXISTS aiosms_attempts_claim ON aiosms_attempts (campaign, epoch)
+    WHERE unsettled > 0
 """
 
 # A worker of an older version still running when its file was migrated would claim rows
@@ -201,6 +206,13 @@ CREATE INDEX IF NOT EXISTS aiosms_attempts_claim ON aiosms_attempts (campaign, e
 # end claims without giving their rows back. The triggers make each of those fail: schema
 # 4 changes a row's state only in a requeue, which counts it (`requeued`), inserts its
 # claims with `schema = 4`, and zeroes a claim's `remaining` once its rows are given back.
+# A claim's row ids and parts are written once, beside its record: the record changes
+# with every packet, and SQLite rewrites a whole row, overflow pages and all.
+_CLAIM_ROWS_END_WITH_THEIR_CLAIM = (
+    "CREATE TRIGGER IF NOT EXISTS aiosms_claim_rows_end_with_their_claim AFTER DELETE ON "
+    "aiosms_claims BEGIN DELETE FROM aiosms_claim_rows WHERE campaign = OLD.campaign "
+    "AND epoch = OLD.epoch; END"
+)
 _REFUSAL = (
     "BEGIN SELECT RAISE(ABORT, 'this journal is at schema 4: stop workers of older aiosms "
     "versions'); END"
@@ -290,6 +302,7 @@ def prepare_schema(db: sqlite3.Connection, path: Path) -> None:
         )
     if version < 3:
         _claims_become_records(db)
+    _schema_4_columns(db)
     for statement in _INDEXES.split(";"):
         if statement.strip():
             db.execute(statement)
@@ -300,6 +313,7 @@ def prepare_schema(db: sqlite3.Connection, path: Path) -> None:
         _outcomes_become_rows(db)
     for statement in _FENCE_OLDER_WORKERS:
         db.execute(statement)
+    db.execute(_CLAIM_ROWS_END_WITH_THEIR_CLAIM)
     if found is None:
         db.execute(
             "INSERT INTO aiosms_meta (key, value) VALUES ('schema_version', ?)",
@@ -366,6 +380,20 @@ _MOVE_OUTCOMES = (
 )
 
 
+def _schema_4_columns(db: sqlite3.Connection) -> None:
+    """The columns schema 4 added to older tables (a no-op once they are there)."""
+    _add_columns(db, "aiosms_campaigns", {"claimed_to": "INTEGER NOT NULL DEFAULT 0"})
+    _add_columns(db, "aiosms_messages", {"requeued": "INTEGER NOT NULL DEFAULT 0"})
+    _add_columns(
+        db,
+        "aiosms_claims",
+        {
+            "sent": "BLOB NOT NULL DEFAULT x''",
+            "schema": "INTEGER NOT NULL DEFAULT 3",
+        },
+    )
+
+
 def _outcomes_become_rows(db: sqlite3.Connection) -> None:
     """Schema 4: outcomes move to ``aiosms_outcomes``, claims end, watermarks are set.
 
@@ -375,13 +403,6 @@ def _outcomes_become_rows(db: sqlite3.Connection) -> None:
     Each campaign's watermark is the last row settled or on the wire; pending rows below
     it held by no packet go to ``aiosms_returned``, where the next claims look first.
     """
-    _add_columns(db, "aiosms_campaigns", {"claimed_to": "INTEGER NOT NULL DEFAULT 0"})
-    _add_columns(db, "aiosms_messages", {"requeued": "INTEGER NOT NULL DEFAULT 0"})
-    _add_columns(
-        db,
-        "aiosms_claims",
-        {"ids": "BLOB NOT NULL DEFAULT x''", "schema": "INTEGER NOT NULL DEFAULT 3"},
-    )
     db.execute("DELETE FROM aiosms_claims")
     db.execute(_MOVE_OUTCOMES, (time.time(),))
     live: dict[int, set[int]] = {}
@@ -389,25 +410,40 @@ def _outcomes_become_rows(db: sqlite3.Connection) -> None:
         "SELECT campaign, ids FROM aiosms_attempts WHERE unsettled > 0"
     ).fetchall():
         live.setdefault(campaign, set()).update(json.loads(ids))
-    for (campaign,) in db.execute("SELECT id FROM aiosms_campaigns").fetchall():
-        (settled,) = db.execute(
-            "SELECT COALESCE(MAX(id), 0) FROM aiosms_outcomes WHERE +campaign = ?", (campaign,)
-        ).fetchone()
-        on_the_wire = live.get(campaign, set())
-        mark = max(settled, *on_the_wire) if on_the_wire else settled
-        db.execute("UPDATE aiosms_campaigns SET claimed_to = ? WHERE id = ?", (mark, campaign))
-        db.execute(
-            "INSERT INTO aiosms_returned (campaign, id) SELECT campaign, id "
-            "FROM aiosms_messages AS m WHERE m.campaign = ? AND m.state = 'pending' "
-            "AND m.id <= ? AND NOT EXISTS (SELECT 1 FROM aiosms_outcomes AS o WHERE o.id = m.id)",
-            (campaign, mark),
-        )
+    # One pass over each table for every campaign at once: a file may hold many.
+    watermarks: dict[int, int] = dict(
+        db.execute("SELECT campaign, MAX(id) FROM aiosms_outcomes GROUP BY campaign").fetchall()
+    )
+    for campaign, on_the_wire in live.items():
+        watermarks[campaign] = max(watermarks.get(campaign, 0), *on_the_wire)
+    db.executemany(
+        "UPDATE aiosms_campaigns SET claimed_to = ? WHERE id = ?",
+        [(mark, campaign) for campaign, mark in watermarks.items()],
+    )
+    db.execute(
+        "INSERT INTO aiosms_returned (campaign, id) SELECT m.campaign, m.id "
+        "FROM aiosms_messages AS m JOIN aiosms_campaigns AS c ON c.id = m.campaign "
+        "WHERE m.state = 'pending' AND m.id <= c.claimed_to "
+        "AND NOT EXISTS (SELECT 1 FROM aiosms_outcomes AS o WHERE o.id = m.id)"
+    )
+    for campaign, on_the_wire in live.items():
         for chunk in chunks(sorted(on_the_wire)):
             db.execute(
                 f"DELETE FROM aiosms_returned WHERE campaign = ? AND id IN ({marks(len(chunk))})",
                 (campaign, *chunk),
             )
-        recount(db, campaign)
+    db.execute("DELETE FROM aiosms_counts")
+    db.execute(
+        "INSERT INTO aiosms_counts (campaign, state, n) SELECT m.campaign, "
+        "COALESCE(o.state, m.state), COUNT(*) FROM aiosms_messages AS m "
+        "LEFT JOIN aiosms_outcomes AS o ON o.id = m.id GROUP BY 1, 2"
+    )
+    # Rows of packets still on the wire are pending in the table: their records say how
+    # many are sending (the claims have ended).
+    for campaign, sending in db.execute(
+        "SELECT campaign, SUM(unsettled) FROM aiosms_attempts WHERE unsettled > 0 GROUP BY campaign"
+    ).fetchall():
+        tally(db, campaign, {"pending": -sending, "sending": sending})
 
 
 def tally(db: sqlite3.Connection, campaign: int, changes: Mapping[str, int]) -> None:

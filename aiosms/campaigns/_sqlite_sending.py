@@ -22,19 +22,17 @@ wire is claimed again, and a claim never sends a row twice.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import functools
 import json
 import logging
 import sqlite3
-import sys
 import time
-from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from aiosms.campaigns._claim_record import ClaimRecord
 from aiosms.campaigns._models import CampaignInfo, Claim, ClaimedRow, Outcome
 from aiosms.campaigns._rows import CAMPAIGN_COLUMNS, campaign_info
 from aiosms.campaigns._sqlite_schema import (
@@ -80,41 +78,24 @@ _RETURNED = tuple(
     "WHERE r.campaign = ? ORDER BY r.id LIMIT ?"
     for probe in _STOP_LISTED
 )
-#: Claimed row ids, then their parts, as 8-byte integers in the claim's record.
-_BYTE_ORDER_SWAP = sys.byteorder != "little"
-
-
-def _packed(ids: list[int], parts: list[int]) -> bytes:
-    numbers = array("q", ids)
-    numbers.extend(parts)
-    if _BYTE_ORDER_SWAP:
-        numbers.byteswap()
-    return numbers.tobytes()
-
-
-def _unpacked(blob: bytes) -> tuple[list[int], list[int]]:
-    """A claim record's ids and their parts."""
-    numbers = array("q")
-    numbers.frombytes(blob)
-    if _BYTE_ORDER_SWAP:
-        numbers.byteswap()
-    half = len(numbers) // 2
-    return numbers[:half].tolist(), numbers[half:].tolist()
-
-
 _new_tuple = tuple.__new__
+#: A claim's record with its rows (written once; which were sent changes per packet).
+_CLAIMS = (
+    "FROM aiosms_claims AS k JOIN aiosms_claim_rows AS r "
+    "ON r.campaign = k.campaign AND r.epoch = k.epoch"
+)
 
 
 def live_claims(
     db: sqlite3.Connection, campaign: int
 ) -> list[tuple[int, int, str, int, int, list[int]]]:
     """The campaign's claims as ``(first id, last id, owner, epoch, rows not yet sent,
-    the ids taken)``, by first id."""
+    their ids)``, by first id."""
     return [
-        (first, last, owner, epoch, remaining, _unpacked(ids)[0])
-        for first, last, owner, epoch, remaining, ids in db.execute(
-            "SELECT first_id, last_id, owner, epoch, remaining, ids FROM aiosms_claims "
-            "WHERE campaign = ? ORDER BY first_id",
+        (first, last, owner, epoch, remaining, ClaimRecord.read(rows, sent).unsent())
+        for first, last, owner, epoch, remaining, rows, sent in db.execute(
+            f"SELECT k.first_id, k.last_id, k.owner, k.epoch, k.remaining, r.rows, k.sent "
+            f"{_CLAIMS} WHERE k.campaign = ? ORDER BY k.first_id",
             (campaign,),
         )
     ]
@@ -135,32 +116,20 @@ def live_attempts(
     ]
 
 
-def _sent_under(db: sqlite3.Connection, campaign: int, epoch: int) -> list[list[int]]:
-    """The row ids of every packet recorded under the claim ``epoch``, settled or not."""
-    return [
-        json.loads(ids)
-        for (ids,) in db.execute(
-            "SELECT ids FROM aiosms_attempts WHERE campaign = ? AND epoch = ?", (campaign, epoch)
-        )
-    ]
-
-
 def _end_claims(db: sqlite3.Connection, campaign: int, where: str, params: Sequence[Any]) -> int:
     """End the claims ``where`` holds: their rows not yet sent (provably unsent) go back
     to ``aiosms_returned``; the packets already recorded go on. Returns how many rows."""
     condition = f"campaign = ? AND {where}"
     returned = 0
-    for epoch, ids, remaining in db.execute(
-        f"SELECT epoch, ids, remaining FROM aiosms_claims WHERE {condition}", (campaign, *params)
+    for rows, sent, remaining in db.execute(
+        f"SELECT r.rows, k.sent, k.remaining {_CLAIMS} WHERE k.campaign = ? AND {where}",
+        (campaign, *params),
     ).fetchall():
         if remaining <= 0:
             continue
-        unsent = set(_unpacked(ids)[0])
-        for sent in _sent_under(db, campaign, epoch):
-            unsent.difference_update(sent)
         db.executemany(
             "INSERT OR IGNORE INTO aiosms_returned (campaign, id) VALUES (?, ?)",
-            [(campaign, i) for i in sorted(unsent)],
+            [(campaign, i) for i in ClaimRecord.read(rows, sent).unsent()],
         )
         returned += remaining
     db.execute(f"UPDATE aiosms_claims SET remaining = 0 WHERE {condition}", (campaign, *params))
@@ -187,13 +156,18 @@ def claim(
         ).fetchone()
         ids = [c[0] for c in taken]
         parts = [c[6] for c in taken]
+        record = ClaimRecord.new(ids, parts)
         db.execute(
             "INSERT INTO aiosms_claims (campaign, epoch, owner, lease_until, first_id, "
-            "last_id, remaining, parts, claimed_at, ids, schema) "
+            "last_id, remaining, parts, claimed_at, sent, schema) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 4)",
             (campaign, epoch, owner, now + lease, ids[0], ids[-1], len(ids), sum(parts), now,
-             _packed(ids, parts)),
+             record.sent_blob()),
         )  # fmt: skip
+        db.execute(
+            "INSERT INTO aiosms_claim_rows (campaign, epoch, rows) VALUES (?, ?, ?)",
+            (campaign, epoch, record.rows_blob()),
+        )
         tally(db, campaign, {"pending": -len(ids), "claimed": len(ids)})
     # tuple.__new__: a NamedTuple's own constructor costs a Python call per row.
     return Claim(epoch, [_new_tuple(ClaimedRow, c[:6]) for c in taken], exhausted)
@@ -329,46 +303,28 @@ def begin_send(
             # The fence: the claim is still this owner's and its lease holds. Claimed
             # again (a new epoch), expired or released, it is gone or has nothing left.
             held = db.execute(
-                "SELECT ids FROM aiosms_claims WHERE campaign = ? AND epoch = ? "
-                "AND owner = ? AND lease_until >= ? AND remaining > 0",
+                f"SELECT r.rows, k.sent {_CLAIMS} WHERE k.campaign = ? AND k.epoch = ? "
+                "AND k.owner = ? AND k.lease_until >= ? AND k.remaining > 0",
                 (campaign, epoch, owner, now),
             ).fetchone()
             if held is not None:
-                taken, parts = _of_claim(_unpacked(held[0]), sorted(ids))
-                taken = _not_sent_under(db, campaign, epoch, taken, parts)
+                record = ClaimRecord.read(*held)
+                # A claim sends a row once: rows another packet of it took are not taken.
+                taken, parts = record.take(sorted(set(ids)))
                 if taken:
                     _record_packet(db, campaign, owner, epoch, attempt, now, taken, parts)
+                    db.execute(
+                        "UPDATE aiosms_claims SET sent = ? WHERE campaign = ? AND epoch = ?",
+                        (record.sent_blob(), campaign, epoch),
+                    )
+                    # A claim whose rows are all on their way ends: the packets hold them.
+                    db.execute(
+                        "DELETE FROM aiosms_claims WHERE campaign = ? AND epoch = ? "
+                        "AND remaining <= 0",
+                        (campaign, epoch),
+                    )
                     changed.update(taken)
     return changed
-
-
-def _of_claim(
-    claimed: tuple[list[int], list[int]], ids: list[int]
-) -> tuple[list[int], dict[int, int]]:
-    """Which of ``ids`` (sorted) the claim took, and the parts of each."""
-    claimed_ids, claimed_parts = claimed
-    start = bisect.bisect_left(claimed_ids, ids[0])
-    if claimed_ids[start : start + len(ids)] == ids:
-        # The usual case: a packet is a run of its claim's rows.
-        return ids, dict(zip(ids, claimed_parts[start : start + len(ids)], strict=True))
-    parts = dict(zip(claimed_ids, claimed_parts, strict=True))
-    taken = [i for i in ids if i in parts]
-    return taken, {i: parts[i] for i in taken}
-
-
-def _not_sent_under(
-    db: sqlite3.Connection, campaign: int, epoch: int, ids: list[int], parts: dict[int, int]
-) -> list[int]:
-    """``ids`` (sorted) less those a packet of the same claim already took: a claim sends
-    a row once."""
-    for sent in _sent_under(db, campaign, epoch):
-        if sent and ids and sent[0] <= ids[-1] and ids[0] <= sent[-1]:
-            again = set(sent).intersection(ids)
-            if again:
-                ids = [i for i in ids if i not in again]
-                for i in again:
-                    parts.pop(i, None)
-    return ids
 
 
 def _record_packet(
@@ -379,10 +335,9 @@ def _record_packet(
     attempt: str,
     now: float,
     taken: list[int],
-    parts_of: dict[int, int],
+    parts: int,
 ) -> None:
     """One claim's share of a packet: its record, and the claim's count reduced."""
-    parts = sum(parts_of.values())
     db.execute(
         "INSERT INTO aiosms_attempts (campaign, attempt, epoch, owner, ids, unsettled, parts, "
         "started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -392,11 +347,6 @@ def _record_packet(
         "UPDATE aiosms_claims SET remaining = remaining - ?, parts = parts - ? "
         "WHERE campaign = ? AND epoch = ?",
         (len(taken), parts, campaign, epoch),
-    )
-    # A claim whose rows are all on their way ends: the packets now hold them.
-    db.execute(
-        "DELETE FROM aiosms_claims WHERE campaign = ? AND epoch = ? AND remaining <= 0",
-        (campaign, epoch),
     )
     tally(db, campaign, {"claimed": -len(taken), "sending": len(taken)})
 
@@ -637,7 +587,8 @@ def requeue(db: sqlite3.Connection, campaign: int, state: str, reason: str | Non
         )
         # A row an older schema settled in place still carries its old state.
         db.execute(
-            "UPDATE aiosms_messages SET state = 'pending', reason = NULL, requeued = requeued + 1 "
+            "UPDATE aiosms_messages SET state = 'pending', reason = NULL, requeued = requeued + 1, "
+            "attempt = NULL, owner = NULL, epoch = NULL, sent_at = NULL, packet = NULL "
             "WHERE state != 'pending' "
             f"AND id IN (SELECT id FROM aiosms_outcomes WHERE {where})",
             params,

@@ -74,6 +74,7 @@ def as_schema(path: Path, version: int) -> None:
 def _as_schema_3(db: sqlite3.Connection) -> None:
     db.execute("DROP TRIGGER aiosms_messages_fenced_from_older_workers")
     db.execute("DROP TRIGGER aiosms_claims_fenced_from_older_workers")
+    db.execute("DROP TRIGGER aiosms_claims_end_with_their_rows_given_back")
     db.execute(_SETTLE_IN_PLACE)
     live = set()
     for (ids,) in db.execute("SELECT ids FROM aiosms_attempts WHERE unsettled > 0").fetchall():
@@ -94,10 +95,12 @@ def _as_schema_3(db: sqlite3.Connection) -> None:
         assert len(found - live) == remaining, "a live claim schema 3 could not have written"
     db.execute("DROP TABLE aiosms_outcomes")
     db.execute("DROP TABLE aiosms_returned")
-    db.execute("DROP INDEX aiosms_attempts_claim")
     db.execute("ALTER TABLE aiosms_campaigns DROP COLUMN claimed_to")
-    db.execute("ALTER TABLE aiosms_claims DROP COLUMN ids")
+    db.execute("DROP TRIGGER aiosms_claim_rows_end_with_their_claim")
+    db.execute("DROP TABLE aiosms_claim_rows")
     db.execute("ALTER TABLE aiosms_claims DROP COLUMN schema")
+    db.execute("ALTER TABLE aiosms_claims DROP COLUMN sent")
+    db.execute("ALTER TABLE aiosms_messages DROP COLUMN requeued")
     db.execute(_SCHEMA_3_FENCE)
 
 
