@@ -481,7 +481,13 @@ def _settle_rest(
                 chunk,
             )
         )
-    fresh = [Outcome(*v[:10]) for v in values if v[0] not in having] if live else []
+    unsettled = [v for v in values if v[0] not in having] if live else []
+    if unsettled:
+        # A row settled under this packet, requeued and given to another since is not
+        # this packet's any more, though it has no outcome.
+        elsewhere = _held_elsewhere(db, campaign, packet, [v[0] for v in unsettled])
+        unsettled = [v for v in unsettled if v[0] not in elsewhere]
+    fresh = [Outcome(*v[:10]) for v in unsettled]
     late = [v for v in values if having.get(v[0]) == ("unknown", packet)]
     new = _insert_outcomes(db, campaign, packet, now, fresh) if fresh else 0
     moved: Counter[str] = Counter()
@@ -491,6 +497,20 @@ def _settle_rest(
     moved["unknown"] -= len(late)
     tally(db, campaign, moved)
     return new, len(late)
+
+
+def _held_elsewhere(db: sqlite3.Connection, campaign: int, packet: int, ids: list[int]) -> set[int]:
+    """Which of ``ids`` are given back, unsent in a live claim, or in another live
+    packet."""
+    held = {i for claim in live_claims(db, campaign) for i in claim[5]}
+    held.update(
+        i for record in live_attempts(db, campaign) if record[0] != packet for i in record[4]
+    )
+    given_back = "SELECT id FROM aiosms_returned WHERE campaign = ? AND id IN"
+    for chunk in chunks(ids):
+        found = db.execute(f"{given_back} ({marks(len(chunk))})", (campaign, *chunk))
+        held.update(i for (i,) in found)
+    return held.intersection(ids)
 
 
 def stoplist_add(db: sqlite3.Connection, entries: Iterable[tuple[str, str]], now: float) -> int:

@@ -224,3 +224,63 @@ async def test_a_late_outcome_after_recovery_and_requeue_settles_nothing_else(
         again = await journal.claim(campaign, "new", 3, LEASE, None)
     assert counts == {**counts, "pending": 3, "sending": 0, "accepted": 0}
     assert [r.id for r in again.rows] == [i for i, _ in rows]
+
+
+async def test_a_row_a_claim_sent_and_that_was_requeued_shows_pending_not_claimed(
+    journal: Journal,
+) -> None:
+    campaign = await campaign_with(journal, "c", range(4))
+    claim = await journal.claim(campaign, "me", 4, LEASE, None)
+    first = claim.rows[0].id
+    await journal.begin_send(campaign, "me", [(first, claim.epoch)], "a1")
+    await journal.finish(campaign, "a1", [unknown(first)])
+    assert await journal.requeue(campaign, "unknown") == 1
+    # The claim lives on with its three unsent rows; the requeued row is no longer its.
+    shown = {r.id: r.state.value for r in await journal.rows(campaign)}
+    assert shown[first] == "pending"
+    assert [r.id for r in await journal.rows(campaign, state="pending")] == [first]
+    assert sorted(r.id for r in await journal.rows(campaign, state="claimed")) == sorted(
+        r.id for r in claim.rows[1:]
+    )
+    counts = await journal.counts(campaign)
+    assert (counts["pending"], counts["claimed"]) == (1, 3)
+
+
+async def test_a_packet_naming_a_row_twice_takes_it_once_and_the_claim_keeps_its_other_rows(
+    journal: Journal,
+) -> None:
+    campaign = await campaign_with(journal, "c", range(2))
+    claim = await journal.claim(campaign, "me", 2, LEASE, None)
+    a, b = (r.id for r in claim.rows)
+    assert await journal.begin_send(campaign, "me", [(a, claim.epoch), (a, claim.epoch)], "p") == {
+        a
+    }
+    assert (await journal.counts(campaign))["claimed"] == 1
+    await journal.release(campaign, "me")
+    # The row the packet did not take is claimable again, once.
+    again = await journal.claim(campaign, "other", 10, LEASE, None)
+    assert [r.id for r in again.rows] == [b]
+
+
+async def test_a_packet_settled_in_two_calls_leaves_alone_a_row_requeued_and_sent_again_between(
+    journal: Journal,
+) -> None:
+    campaign = await campaign_with(journal, "c", range(2))
+    first = await journal.claim(campaign, "A", 2, LEASE, None)
+    a, b = (r.id for r in first.rows)
+    await journal.begin_send(campaign, "A", [(a, first.epoch), (b, first.epoch)], "P")
+    await journal.finish(campaign, "P", [unknown(a)])  # P settles a only, for now
+    assert await journal.requeue(campaign, "unknown") == 1
+    second = await journal.claim(campaign, "B", 1, LEASE, None)
+    assert [r.id for r in second.rows] == [a]
+    await journal.begin_send(campaign, "B", [(a, second.epoch)], "Q")
+    # P's second call carries a's outcome again: a is Q's now, so only b settles under P.
+    late_a = Outcome(a, "rejected", None, 1, None, "RecipientError", 7, "no", None)
+    accepted_b = Outcome(b, "accepted", "m-b", 1, None, None, None, None, "queued")
+    assert await journal.finish(campaign, "P", [late_a, accepted_b]) == 1
+    accepted_a = Outcome(a, "accepted", "m-a", 1, None, None, None, None, "queued")
+    assert await journal.finish(campaign, "Q", [accepted_a]) == 1
+    shown = {r.id: (r.state.value, r.message_id) for r in await journal.rows(campaign)}
+    assert shown == {a: ("accepted", "m-a"), b: ("accepted", "m-b")}
+    counts = await journal.counts(campaign)
+    assert (counts["accepted"], counts["sending"], counts["rejected"]) == (2, 0, 0)
