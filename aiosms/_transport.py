@@ -572,9 +572,11 @@ def _httpx_failure(exc: Exception, url: str) -> TransportFailure:
 class HttpxTransport:
     """The default transport: one pooled ``httpx.AsyncClient``.
 
-    A caller-supplied client is used as it is and never closed; either way every
-    request goes with ``follow_redirects=False``, so a redirect can never replay a
-    body that holds a password. Each request has an overall deadline
+    A caller-supplied client is used as it is and never closed; either way no
+    redirect is ever followed (a caller's client sends with ``follow_redirects=False``,
+    aiosms's own hands its requests straight to its httpx transport, past the
+    redirect handling), so a redirect can never replay a body that holds a
+    password. Each request has an overall deadline
     (``deadline_of`` its timeout) and its reply is read up to ``MAX_REPLY_BYTES``.
     It keeps no state beyond its own pool, so a wrapper may compose several.
     """
@@ -610,6 +612,8 @@ class HttpxTransport:
             limits.max_connections if self._owns_client and http_transport is None else None
         )
         self._urls: dict[str, httpx.URL] = {}
+        #: The httpx transport of aiosms's own client for each URL (see ``_exchange``).
+        self._routes: dict[str, httpx.AsyncBaseTransport] = {}
         self._deadline = deadline_of(self._client.timeout)
         #: Only httpx's own connection pool is known to report trace events from the
         #: moment it hands out a connection (a custom transport may report none).
@@ -659,9 +663,18 @@ class HttpxTransport:
         if url is None:
             # Parsing a URL is a large part of httpx's cost per request: once per URL.
             url = self._urls[request.url] = httpx.URL(request.url)
+        route: httpx.AsyncBaseTransport | None = None
         if self._bounds is not None:
             bounds = self._bounds if timeout is None else step_bounds(timeout)
             http_request = self._own_request(request, url, {"trace": progress, "timeout": bounds})
+            # Straight to the pool (or the proxy's) that ``send`` would pick: what
+            # ``send`` adds around it (auth, redirects, hooks, cookies, its timer and
+            # a log line) is nothing for this client but an async generator, four
+            # coroutines and a stream wrapper per request. A URL with user info
+            # goes through ``send``, which turns it into basic auth.
+            route = self._routes.get(request.url)
+            if route is None and not url.userinfo:
+                route = self._routes[request.url] = self._client._transport_for_url(url)
         else:
             http_request = self._client.build_request(
                 request.method,
@@ -674,17 +687,21 @@ class HttpxTransport:
                 extensions={"trace": progress},
             )
             http_request.stream = _Body(request.content or b"")
-        response = await self._client.send(http_request, follow_redirects=False, stream=True)
+        if route is not None:
+            response = await route.handle_async_request(http_request)
+        else:
+            response = await self._client.send(http_request, follow_redirects=False, stream=True)
         try:
             body = await read_capped(response, streamed=self._traced)
         finally:
             try:
                 await response.aclose()
             finally:
-                # httpx's response and its stream refer to each other: a cycle that
-                # only the garbage collector frees, ~40 objects a request. Past ~100
-                # requests in flight the collections cost more than 10% of the CPU,
-                # growing with the live heap; dropping the stream frees all at once.
+                # From ``send``, httpx's response and its stream refer to each other:
+                # a cycle that only the garbage collector frees, ~40 objects a request.
+                # Past ~100 requests in flight the collections cost more than 10% of
+                # the CPU, growing with the live heap; dropping the stream frees all
+                # at once.
                 response.stream = _SPENT
         return response.status_code, body, response.headers.get("retry-after")
 
