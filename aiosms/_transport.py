@@ -781,6 +781,17 @@ async def read_capped(response: httpx.Response, *, streamed: bool = False) -> by
     encoded = "content-encoding" in response.headers
     if declared.isdigit() and int(declared) > MAX_REPLY_BYTES and not encoded:
         raise too_large()
+    stream = response.stream
+    if (
+        streamed
+        and declared.isdigit()
+        and not encoded
+        and isinstance(stream, httpx.AsyncByteStream)
+    ):
+        # httpcore's HTTP/1.1 reader ends a body at its declared length, within the
+        # cap: nothing to cut short, so no cancel scope, and the raw stream itself
+        # is read, one async generator fewer than through the response.
+        return b"".join([chunk async for chunk in stream])
     # An unencoded body from the network needs no decoder: one generator fewer.
     body = response.aiter_raw() if streamed and not encoded else response.aiter_bytes()
     chunks: list[bytes] = []

@@ -101,3 +101,10 @@ async def test_a_url_with_user_info_still_sends_it_as_basic_auth() -> None:
     assert replies == [(200, b"ok")] * 2
     expected = b"authorization: basic " + base64.b64encode(b"gate:s3cret").lower()
     assert all(expected in head.lower().split(b"\r\n") for head in server.heads)
+
+
+async def test_a_reply_is_read_up_to_its_declared_length_and_no_further() -> None:
+    # What lets a reply of a declared length within the cap skip the cap's scope.
+    server = Recording(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + b"x" * 4096)
+    replies = await exchange(server, "http://127.0.0.1:{port}/push_msg.php")
+    assert replies == [(200, b"ok")]
