@@ -29,7 +29,6 @@ import anyio
 import attrs
 import httpcore
 import httpx
-from httpcore._synchronization import AsyncLock as _HttpcoreLock
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -447,10 +446,19 @@ class _QuickLock:
         self._lock.release()
 
 
+#: httpcore's own async lock class; None if a later httpcore moved it (its locks
+#: then stay as they are).
+_HTTPCORE_LOCK: object = getattr(getattr(httpcore, "_synchronization", None), "AsyncLock", None)
+
+
 def _quicken(owner: object, name: str) -> None:
     # Only a lock of httpcore's own kind, never yet used, is replaced.
     lock = getattr(owner, name, None)
-    if type(lock) is _HttpcoreLock and not getattr(lock, "_backend", ""):
+    if (
+        _HTTPCORE_LOCK is not None
+        and type(lock) is _HTTPCORE_LOCK
+        and not getattr(lock, "_backend", "")
+    ):
         setattr(owner, name, _QuickLock())
 
 
