@@ -422,12 +422,93 @@ class _Backend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+class _QuickLock:
+    """A lock of one of httpcore's connections, taken without yielding when free.
+
+    httpcore's own lock yields to the event loop on every acquisition, shielded
+    from cancellation: a trip through the scheduler that cancels nothing. Its
+    connections take three per request (the connection's and twice the HTTP/1.1
+    state's), all free save in a race httpcore's pool does not run. Cancellation
+    is seen at the same point as before: an acquisition still raises at once in a
+    cancelled scope, and a taken lock still waits in turn.
+    """
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = anyio.Lock(fast_acquire=True)
+
+    async def __aenter__(self) -> _QuickLock:
+        await self._lock.acquire()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._lock.release()
+
+
+#: httpcore's own async lock class; None if a later httpcore moved it (its locks
+#: then stay as they are).
+_HTTPCORE_LOCK: object = getattr(getattr(httpcore, "_synchronization", None), "AsyncLock", None)
+
+
+def _quicken(owner: object, name: str) -> None:
+    # Only a lock of httpcore's own kind, never yet used, is replaced.
+    lock = getattr(owner, name, None)
+    if (
+        _HTTPCORE_LOCK is not None
+        and type(lock) is _HTTPCORE_LOCK
+        and not getattr(lock, "_backend", "")
+    ):
+        setattr(owner, name, _QuickLock())
+
+
+class _Connection(httpcore.AsyncHTTPConnection):
+    """httpcore's connection, its locks and its HTTP/1.1 connection's ``_QuickLock``.
+
+    Made from httpcore's own by changing its class (``_Pool.create_connection``);
+    the HTTP/1.1 connection it builds once connected gets its lock as it is stored.
+    """
+
+    @property
+    def _connection(self) -> Any:
+        return self.__dict__["_connection"]
+
+    @_connection.setter
+    def _connection(self, connection: Any) -> None:
+        if type(connection) is httpcore.AsyncHTTP11Connection:
+            _quicken(connection, "_state_lock")
+        self.__dict__["_connection"] = connection
+
+
+class _Pool(httpcore.AsyncConnectionPool):
+    """httpcore's connection pool at fewer trips through the event loop per request.
+
+    - Its direct connections take their locks without yielding (``_QuickLock``).
+    - Closing no connection enters no shielded cancel scope (httpcore enters one
+      twice a request to close the empty list of expired connections).
+    """
+
+    def create_connection(self, origin: httpcore.Origin) -> Any:
+        connection = super().create_connection(origin)
+        if type(connection) is httpcore.AsyncHTTPConnection and "_connection" in vars(connection):
+            connection.__class__ = _Connection
+            _quicken(connection, "_request_lock")
+        return connection
+
+    async def _close_connections(self, closing: list[Any]) -> None:
+        if closing:
+            await super()._close_connections(closing)
+
+
 def _wrap_backends(client: httpx.AsyncClient) -> None:
-    """Give every httpcore pool of aiosms's own client the ``_Backend``.
+    """Give every httpcore pool of aiosms's own client the ``_Backend``, and the
+    direct one the ``_Pool``'s behaviour.
 
     httpx has no option for httpcore's ``network_backend``, so the pools it built
     (the direct one and any proxy's) get it here. A pool of another shape is left
-    as it is: it works as before, only at httpcore's own cost.
+    as it is: it works as before, only at httpcore's own cost. The direct pool,
+    exactly httpcore's, becomes a ``_Pool`` by changing its class: it has no state
+    of its own.
     """
     transports = [client._transport, *client._mounts.values()]
     for transport in transports:
@@ -435,6 +516,8 @@ def _wrap_backends(client: httpx.AsyncClient) -> None:
         inner = getattr(pool, "_network_backend", None)
         if isinstance(inner, httpcore.AsyncNetworkBackend) and not isinstance(inner, _Backend):
             pool._network_backend = _Backend(inner)  # type: ignore[union-attr]
+        if type(pool) is httpcore.AsyncConnectionPool:
+            pool.__class__ = _Pool
 
 
 def step_bounds(timeout: httpx.Timeout) -> dict[str, float | None]:
@@ -497,9 +580,11 @@ def _httpx_failure(exc: Exception, url: str) -> TransportFailure:
 class HttpxTransport:
     """The default transport: one pooled ``httpx.AsyncClient``.
 
-    A caller-supplied client is used as it is and never closed; either way every
-    request goes with ``follow_redirects=False``, so a redirect can never replay a
-    body that holds a password. Each request has an overall deadline
+    A caller-supplied client is used as it is and never closed; either way no
+    redirect is ever followed (a caller's client sends with ``follow_redirects=False``,
+    aiosms's own hands its requests straight to its httpx transport, past the
+    redirect handling), so a redirect can never replay a body that holds a
+    password. Each request has an overall deadline
     (``deadline_of`` its timeout) and its reply is read up to ``MAX_REPLY_BYTES``.
     It keeps no state beyond its own pool, so a wrapper may compose several.
     """
@@ -535,6 +620,8 @@ class HttpxTransport:
             limits.max_connections if self._owns_client and http_transport is None else None
         )
         self._urls: dict[str, httpx.URL] = {}
+        #: The httpx transport of aiosms's own client for each URL (see ``_exchange``).
+        self._routes: dict[str, httpx.AsyncBaseTransport] = {}
         self._deadline = deadline_of(self._client.timeout)
         #: Only httpx's own connection pool is known to report trace events from the
         #: moment it hands out a connection (a custom transport may report none).
@@ -584,9 +671,18 @@ class HttpxTransport:
         if url is None:
             # Parsing a URL is a large part of httpx's cost per request: once per URL.
             url = self._urls[request.url] = httpx.URL(request.url)
+        route: httpx.AsyncBaseTransport | None = None
         if self._bounds is not None:
             bounds = self._bounds if timeout is None else step_bounds(timeout)
             http_request = self._own_request(request, url, {"trace": progress, "timeout": bounds})
+            # Straight to the pool (or the proxy's) that ``send`` would pick: what
+            # ``send`` adds around it (auth, redirects, hooks, cookies, its timer and
+            # a log line) is nothing for this client but an async generator, four
+            # coroutines and a stream wrapper per request. A URL with user info
+            # goes through ``send``, which turns it into basic auth.
+            route = self._routes.get(request.url)
+            if route is None and not url.userinfo:
+                route = self._routes[request.url] = self._client._transport_for_url(url)
         else:
             http_request = self._client.build_request(
                 request.method,
@@ -599,17 +695,21 @@ class HttpxTransport:
                 extensions={"trace": progress},
             )
             http_request.stream = _Body(request.content or b"")
-        response = await self._client.send(http_request, follow_redirects=False, stream=True)
+        if route is not None:
+            response = await route.handle_async_request(http_request)
+        else:
+            response = await self._client.send(http_request, follow_redirects=False, stream=True)
         try:
             body = await read_capped(response, streamed=self._traced)
         finally:
             try:
                 await response.aclose()
             finally:
-                # httpx's response and its stream refer to each other: a cycle that
-                # only the garbage collector frees, ~40 objects a request. Past ~100
-                # requests in flight the collections cost more than 10% of the CPU,
-                # growing with the live heap; dropping the stream frees all at once.
+                # From ``send``, httpx's response and its stream refer to each other:
+                # a cycle that only the garbage collector frees, ~40 objects a request.
+                # Past ~100 requests in flight the collections cost more than 10% of
+                # the CPU, growing with the live heap; dropping the stream frees all
+                # at once.
                 response.stream = _SPENT
         return response.status_code, body, response.headers.get("retry-after")
 
@@ -689,6 +789,17 @@ async def read_capped(response: httpx.Response, *, streamed: bool = False) -> by
     encoded = "content-encoding" in response.headers
     if declared.isdigit() and int(declared) > MAX_REPLY_BYTES and not encoded:
         raise too_large()
+    stream = response.stream
+    if (
+        streamed
+        and declared.isdigit()
+        and not encoded
+        and isinstance(stream, httpx.AsyncByteStream)
+    ):
+        # httpcore's HTTP/1.1 reader ends a body at its declared length, within the
+        # cap: nothing to cut short, so no cancel scope, and the raw stream itself
+        # is read, one async generator fewer than through the response.
+        return b"".join([chunk async for chunk in stream])
     # An unencoded body from the network needs no decoder: one generator fewer.
     body = response.aiter_raw() if streamed and not encoded else response.aiter_bytes()
     chunks: list[bytes] = []

@@ -7,6 +7,9 @@
     python -m benchmarks._profile fanout-httpx-50 --concurrency 10   # other fan-out widths
     python -m benchmarks._profile fanout-httpx-50 --default-limits   # aiosms's own pool
     python -m benchmarks._profile fanout-httpx-50 --backend trio     # the same on trio
+    python -m benchmarks._profile fanout-httpx-50 --url http://127.0.0.1:PORT \
+        --api send_many --default-limits --concurrency 200 --repeats 3 --no-cprofile
+        # against a server already running (say with --latency 0.05), three times
 
 cProfile by default (top functions by cumulative and by own time, and aiosms's own
 functions apart). cProfile slows pure-Python code unevenly, so for proportions run
@@ -19,6 +22,7 @@ the same workload under a sampler and summarise its collapsed stacks:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import pstats
 import sys
@@ -72,20 +76,27 @@ async def workload(
     concurrency: int,
     sized_limits: bool,
     profile: cProfile.Profile | None,
+    repeats: int = 1,
 ) -> None:
     async with opener(name, url, api, concurrency, sized_limits)() as send:
         await send(0, min(count // 10, 10_000))
-        if profile is not None:
-            profile.enable()
-        started = time.perf_counter()
-        cpu_started = time.process_time()
-        ok = await send(0, count)
-        seconds = time.perf_counter() - started
-        # The client's own CPU (the server runs in another process): a figure that a
-        # machine shared with other work disturbs far less than the wall-clock rate.
-        cpu = time.process_time() - cpu_started
-        if profile is not None:
-            profile.disable()
+        for _ in range(repeats):
+            await measured(name, send, count, profile)
+
+
+async def measured(name: str, send: SendFn, count: int, profile: cProfile.Profile | None) -> None:
+    """One timed run of ``count`` items, its rate and its client CPU per item printed."""
+    if profile is not None:
+        profile.enable()
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    ok = await send(0, count)
+    seconds = time.perf_counter() - started
+    # The client's own CPU (the server runs in another process): a figure that a
+    # machine shared with other work disturbs far less than the wall-clock rate.
+    cpu = time.process_time() - cpu_started
+    if profile is not None:
+        profile.disable()
     unit = WORKLOADS[name][1]
     print(
         f"{name}: {ok:,} of {count:,} {unit} ok, {ok / seconds:,.0f} {unit}/s, "
@@ -167,6 +178,10 @@ def main() -> None:
         help="fanout: aiosms's own pool instead of one sized to the concurrency",
     )
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+    parser.add_argument(
+        "--url", help="a benchmark server already running (its --latency applies), not a new one"
+    )
+    parser.add_argument("--repeats", type=int, default=1, help="timed runs after one warm-up")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--no-cprofile", action="store_true", help="for an outside sampler")
     parser.add_argument("--summarize", metavar="PY_SPY_RAW", help="summarise py-spy raw output")
@@ -179,16 +194,18 @@ def main() -> None:
     count = args.count or WORKLOADS[args.workload][0]
     print(f"client {pin_to_cpu(1)}", flush=True)
     profile = None if args.no_cprofile else cProfile.Profile()
-    with ServerProcess(latency=0.0, cpu=0) as server:
+    with contextlib.ExitStack() as stack:
+        url = args.url or stack.enter_context(ServerProcess(latency=0.0, cpu=0)).url
         anyio.run(
             workload,
             args.workload,
-            server.url,
+            url.rstrip("/"),
             count,
             args.api,
             args.concurrency,
             not args.default_limits,
             profile,
+            args.repeats,
             backend=args.backend,
         )
     if profile is not None:
