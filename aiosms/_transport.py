@@ -14,6 +14,7 @@ context is chained.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import math
 import select
@@ -495,9 +496,15 @@ class _Pool(httpcore.AsyncConnectionPool):
             _quicken(connection, "_request_lock")
         return connection
 
-    async def _close_connections(self, closing: list[Any]) -> None:
-        if closing:
-            await super()._close_connections(closing)
+    # Only over httpcore's own coroutine of that name: renamed or made synchronous in a
+    # later httpcore, its own stays in place.
+    if inspect.iscoroutinefunction(
+        getattr(httpcore.AsyncConnectionPool, "_close_connections", None)
+    ):
+
+        async def _close_connections(self, closing: list[Any]) -> None:
+            if closing:
+                await super()._close_connections(closing)
 
 
 def _wrap_backends(client: httpx.AsyncClient) -> None:
@@ -682,7 +689,11 @@ class HttpxTransport:
             # goes through ``send``, which turns it into basic auth.
             route = self._routes.get(request.url)
             if route is None and not url.userinfo:
-                route = self._routes[request.url] = self._client._transport_for_url(url)
+                # A private method of httpx: without it, every request goes through
+                # ``send`` as before, rather than failing as if it may have left.
+                pick = getattr(self._client, "_transport_for_url", None)
+                if pick is not None:
+                    route = self._routes[request.url] = pick(url)
         else:
             http_request = self._client.build_request(
                 request.method,
@@ -794,12 +805,17 @@ async def read_capped(response: httpx.Response, *, streamed: bool = False) -> by
         streamed
         and declared.isdigit()
         and not encoded
+        # With a transfer coding the body is framed by it, not by its declared length.
+        and "transfer-encoding" not in response.headers
         and isinstance(stream, httpx.AsyncByteStream)
     ):
         # httpcore's HTTP/1.1 reader ends a body at its declared length, within the
         # cap: nothing to cut short, so no cancel scope, and the raw stream itself
         # is read, one async generator fewer than through the response.
-        return b"".join([chunk async for chunk in stream])
+        whole = b"".join([chunk async for chunk in stream])
+        if len(whole) > MAX_REPLY_BYTES:
+            raise too_large()
+        return whole
     # An unencoded body from the network needs no decoder: one generator fewer.
     body = response.aiter_raw() if streamed and not encoded else response.aiter_bytes()
     chunks: list[bytes] = []

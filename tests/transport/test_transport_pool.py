@@ -89,7 +89,7 @@ async def test_aiosms_own_pool_serves_over_kept_alive_connections_with_quick_loc
     for connection in connections:
         assert isinstance(connection, _Connection)
         assert isinstance(connection._request_lock, _QuickLock)
-        assert isinstance(connection._connection._state_lock, _QuickLock)  # type: ignore[union-attr]
+        assert isinstance(connection._connection._state_lock, _QuickLock)
 
 
 def fake_push(fake: FakeThousandSms, base_url: str) -> WireRequest:

@@ -4,12 +4,13 @@ request on the wire, no redirect followed, a URL's user info still sent as basic
 from __future__ import annotations
 
 import base64
+import logging
 
 import anyio
 import anyio.abc
 import pytest
 
-from aiosms._transport import HttpxTransport, WireRequest
+from aiosms._transport import HttpxTransport, ReplyTooLarge, WireRequest
 
 pytestmark = pytest.mark.anyio
 
@@ -108,3 +109,41 @@ async def test_a_reply_is_read_up_to_its_declared_length_and_no_further() -> Non
     server = Recording(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + b"x" * 4096)
     replies = await exchange(server, "http://127.0.0.1:{port}/push_msg.php")
     assert replies == [(200, b"ok")]
+
+
+async def test_a_chunked_reply_that_also_declares_a_small_length_is_still_capped() -> None:
+    # The body's framing is its transfer coding (RFC 9112), not its declared length.
+    chunk = b"x" * 65536
+    body = b"".join(b"%x\r\n" % len(chunk) + chunk + b"\r\n" for _ in range(40))
+    server = Recording(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + body
+        + b"0\r\n\r\n"
+    )
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    transport = HttpxTransport()
+    raised: BaseException | None = None
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve, listener)
+        try:
+            with anyio.fail_after(10):
+                await transport.request(WireRequest("POST", f"http://127.0.0.1:{port}/p"))
+        except ReplyTooLarge as error:
+            raised = error
+        finally:
+            await transport.aclose()
+            tg.cancel_scope.cancel()
+    assert isinstance(raised, ReplyTooLarge)
+
+
+async def test_a_plain_url_goes_past_httpxs_client_layer_so_httpx_logs_no_request_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The direct route is taken (httpx's `send` writes an INFO line per request); a URL
+    # with user info still goes through `send`, and is logged.
+    caplog.set_level(logging.INFO, logger="httpx")
+    await exchange(Recording(OK), "http://127.0.0.1:{port}/push_msg.php")
+    assert not [r for r in caplog.records if r.name == "httpx"]
+    await exchange(Recording(OK), "http://gate:pw@127.0.0.1:{port}/push_msg.php")
+    assert [r for r in caplog.records if r.name == "httpx"]
