@@ -489,6 +489,25 @@ class _Pool(httpcore.AsyncConnectionPool):
       twice a request to close the empty list of expired connections).
     """
 
+    def _assign_requests_to_connections(self) -> list[Any]:
+        # A request cancelled after the pool gave it a new connection, before that
+        # connection connected, leaves it unconnected and used by no request: httpcore
+        # keeps it forever (encode/httpcore#1093), and enough of them leave every later
+        # request waiting for a slot until its pool timeout. It has no socket; only the
+        # request it was given to could ever have connected it.
+        given = {id(r.connection) for r in self._requests if r.connection is not None}
+        unused: list[Any] = [
+            c
+            for c in self._connections
+            if type(c) in (httpcore.AsyncHTTPConnection, _Connection)
+            and vars(c).get("_connection", True) is None
+            and vars(c).get("_connect_failed") is False
+            and id(c) not in given
+        ]
+        for connection in unused:
+            self._connections.remove(connection)
+        return [*unused, *super()._assign_requests_to_connections()]
+
     def create_connection(self, origin: httpcore.Origin) -> Any:
         connection = super().create_connection(origin)
         if type(connection) is httpcore.AsyncHTTPConnection and "_connection" in vars(connection):

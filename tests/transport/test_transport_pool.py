@@ -143,3 +143,28 @@ def test_a_proxys_pool_and_a_callers_pool_keep_httpcores_class() -> None:
     client = httpx.AsyncClient()
     HttpxTransport(client=client)
     assert type(client._transport._pool) is httpcore.AsyncConnectionPool  # type: ignore[attr-defined]
+
+
+async def test_callers_cancelled_before_their_connection_connects_leave_no_slot_behind() -> None:
+    # Cancelled right after the pool gives each a connection to make: httpcore alone
+    # keeps those connections, unconnected, and the pool's two slots are gone for good.
+    fake = FakeThousandSms()
+    async with fake.serve() as base_url:
+        transport = HttpxTransport(
+            limits=httpx.Limits(max_connections=2), timeout=httpx.Timeout(2.0)
+        )
+        try:
+            for round_ in range(100):
+                async with anyio.create_task_group() as callers:
+                    for _ in range(4):
+                        callers.start_soon(transport.request, fake_push(fake, base_url))
+                    for _ in range(round_ % 7):
+                        await anyio.lowlevel.checkpoint()
+                    callers.cancel_scope.cancel()
+            waiting = [c for c in pool_of(transport).connections if "CONNECTING" in repr(c)]
+            assert waiting == []
+            with anyio.fail_after(5):
+                reply = await transport.request(fake_push(fake, base_url))
+            assert reply.status_code == 200
+        finally:
+            await transport.aclose()
