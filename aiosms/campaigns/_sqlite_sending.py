@@ -180,13 +180,14 @@ def _take(
     whether the budget cut it short. Rows looked at and passed over are consumed: the
     stop-listed ones are skipped now."""
     taken: list[tuple[Any, ...]] = []
+    probe = 0 if db.execute("SELECT 1 FROM aiosms_stoplist LIMIT 1").fetchone() else 1
     while True:
         consumed_any = False
         for from_returned in (True, False):
             want = limit - len(taken)
             if want <= 0:
                 break
-            found = _found(db, campaign, want, from_returned)
+            found = _found(db, campaign, want, from_returned, probe)
             got, consumed, exhausted = _fit(found, room)
             if room is not None:
                 room -= sum(c[6] for c in got)
@@ -201,10 +202,10 @@ def _take(
 
 
 def _found(
-    db: sqlite3.Connection, campaign: int, limit: int, from_returned: bool
+    db: sqlite3.Connection, campaign: int, limit: int, from_returned: bool, probe: int
 ) -> list[tuple[Any, ...]]:
-    """Up to ``limit`` candidates from ``aiosms_returned`` or past the watermark."""
-    probe = 0 if db.execute("SELECT 1 FROM aiosms_stoplist LIMIT 1").fetchone() else 1
+    """Up to ``limit`` candidates from ``aiosms_returned`` or past the watermark (``probe``:
+    0 to look each number up in the stop list, 1 when it is empty)."""
     if from_returned:
         return db.execute(_RETURNED[probe], (campaign, limit)).fetchall()
     (mark,) = db.execute(
@@ -313,16 +314,7 @@ def begin_send(
                 taken, parts = record.take(sorted(set(ids)))
                 if taken:
                     _record_packet(db, campaign, owner, epoch, attempt, now, taken, parts)
-                    db.execute(
-                        "UPDATE aiosms_claims SET sent = ? WHERE campaign = ? AND epoch = ?",
-                        (record.sent_blob(), campaign, epoch),
-                    )
-                    # A claim whose rows are all on their way ends: the packets hold them.
-                    db.execute(
-                        "DELETE FROM aiosms_claims WHERE campaign = ? AND epoch = ? "
-                        "AND remaining <= 0",
-                        (campaign, epoch),
-                    )
+                    _claim_sent(db, campaign, epoch, record, len(taken), parts)
                     changed.update(taken)
     return changed
 
@@ -337,18 +329,29 @@ def _record_packet(
     taken: list[int],
     parts: int,
 ) -> None:
-    """One claim's share of a packet: its record, and the claim's count reduced."""
+    """One claim's share of a packet: its record, and the rows counted as sending."""
     db.execute(
         "INSERT INTO aiosms_attempts (campaign, attempt, epoch, owner, ids, unsettled, parts, "
         "started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (campaign, attempt, epoch, owner, json.dumps(taken), len(taken), parts, now),
     )
-    db.execute(
-        "UPDATE aiosms_claims SET remaining = remaining - ?, parts = parts - ? "
-        "WHERE campaign = ? AND epoch = ?",
-        (len(taken), parts, campaign, epoch),
-    )
     tally(db, campaign, {"claimed": -len(taken), "sending": len(taken)})
+
+
+def _claim_sent(
+    db: sqlite3.Connection, campaign: int, epoch: int, record: ClaimRecord, rows: int, parts: int
+) -> None:
+    """The claim's record after a packet took ``rows`` of its rows (``parts`` in all)."""
+    db.execute(
+        "UPDATE aiosms_claims SET remaining = remaining - ?, parts = parts - ?, sent = ? "
+        "WHERE campaign = ? AND epoch = ?",
+        (rows, parts, record.sent_blob(), campaign, epoch),
+    )
+    # A claim whose rows are all on their way ends: the packets hold them.
+    db.execute(
+        "DELETE FROM aiosms_claims WHERE campaign = ? AND epoch = ? AND remaining <= 0",
+        (campaign, epoch),
+    )
 
 
 # An outcome's fields in `Outcome` order (?1-?10), then the campaign, the packet record
