@@ -149,13 +149,14 @@ def rows(
     """A page of rows in id order after ``after``, optionally of one state."""
     if state is not None and state not in ALL_STATES:
         raise ValueError(f"unknown row state {state!r}")
-    in_flight = _InFlight(db, campaign)
     if state == "sending":
+        in_flight = _InFlight(db, campaign)
         found = in_flight.listed(db, campaign, after, limit, in_flight.packets, "sending")
     elif state == "claimed":
+        in_flight = _InFlight(db, campaign)
         found = in_flight.listed(db, campaign, after, limit, in_flight.claims, "claimed")
     elif state == "pending":
-        found = in_flight.pending(db, campaign, after, limit)
+        found = _pending(db, campaign, after, limit)
     elif state in ("accepted", "rejected", "unknown"):
         found = db.execute(
             f"{_SELECT_SETTLED}AND o.state = '{state}' AND o.id > ? ORDER BY o.id LIMIT ?",
@@ -165,6 +166,7 @@ def rows(
         # Every state, or skipped (at import or when claimed): by id (`+campaign`), not
         # through an index to be sorted.
         where = "" if state is None else f"AND COALESCE(o.state, m.state) = '{state}' "
+        in_flight = _InFlight(db, campaign)
         found = [
             in_flight.shown(r)
             for r in db.execute(
@@ -231,26 +233,27 @@ class _InFlight:
             ]
         return found[:limit]
 
-    def pending(
-        self, db: sqlite3.Connection, campaign: int, after: int, limit: int
-    ) -> list[tuple[Any, ...]]:
-        """Up to ``limit`` rows after ``after`` that are pending, neither claimed nor
-        sending: those given back (``aiosms_returned``) and those past the watermark,
-        which no claim ever took."""
-        given_back = db.execute(
-            f"SELECT {_ROW_COLUMNS} FROM aiosms_returned AS r JOIN aiosms_messages AS m "
-            f"ON m.id = r.id {_JOINS} WHERE r.campaign = ? AND r.id > ? ORDER BY r.id LIMIT ?",
-            (campaign, after, limit),
-        ).fetchall()
-        (mark,) = db.execute(
-            "SELECT claimed_to FROM aiosms_campaigns WHERE id = ?", (campaign,)
-        ).fetchone()
-        never_claimed = db.execute(
-            f"SELECT {_ROW_COLUMNS} FROM aiosms_messages AS m {_JOINS} WHERE m.campaign = ? "
-            "AND m.state = 'pending' AND m.id > ? ORDER BY m.id LIMIT ?",
-            (campaign, max(after, mark), limit),
-        ).fetchall()
-        return sorted(given_back + never_claimed, key=lambda r: r[0])[:limit]
+
+def _pending(
+    db: sqlite3.Connection, campaign: int, after: int, limit: int
+) -> list[tuple[Any, ...]]:
+    """Up to ``limit`` rows after ``after`` that are pending, neither claimed nor
+    sending: those given back (``aiosms_returned``) and those past the watermark,
+    which no claim ever took."""
+    given_back = db.execute(
+        f"SELECT {_ROW_COLUMNS} FROM aiosms_returned AS r JOIN aiosms_messages AS m "
+        f"ON m.id = r.id {_JOINS} WHERE r.campaign = ? AND r.id > ? ORDER BY r.id LIMIT ?",
+        (campaign, after, limit),
+    ).fetchall()
+    (mark,) = db.execute(
+        "SELECT claimed_to FROM aiosms_campaigns WHERE id = ?", (campaign,)
+    ).fetchone()
+    never_claimed = db.execute(
+        f"SELECT {_ROW_COLUMNS} FROM aiosms_messages AS m {_JOINS} WHERE m.campaign = ? "
+        "AND m.state = 'pending' AND m.id > ? ORDER BY m.id LIMIT ?",
+        (campaign, max(after, mark), limit),
+    ).fetchall()
+    return sorted(given_back + never_claimed, key=lambda r: r[0])[:limit]
 
 
 def tracking_page(
