@@ -432,18 +432,7 @@ def _outcomes_become_rows(db: sqlite3.Connection) -> None:
                 f"DELETE FROM aiosms_returned WHERE campaign = ? AND id IN ({marks(len(chunk))})",
                 (campaign, *chunk),
             )
-    db.execute("DELETE FROM aiosms_counts")
-    db.execute(
-        "INSERT INTO aiosms_counts (campaign, state, n) SELECT m.campaign, "
-        "COALESCE(o.state, m.state), COUNT(*) FROM aiosms_messages AS m "
-        "LEFT JOIN aiosms_outcomes AS o ON o.id = m.id GROUP BY 1, 2"
-    )
-    # Rows of packets still on the wire are pending in the table: their records say how
-    # many are sending (the claims have ended).
-    for campaign, sending in db.execute(
-        "SELECT campaign, SUM(unsettled) FROM aiosms_attempts WHERE unsettled > 0 GROUP BY campaign"
-    ).fetchall():
-        tally(db, campaign, {"pending": -sending, "sending": sending})
+    recount(db)
 
 
 def tally(db: sqlite3.Connection, campaign: int, changes: Mapping[str, int]) -> None:
@@ -461,25 +450,33 @@ def tally(db: sqlite3.Connection, campaign: int, changes: Mapping[str, int]) -> 
         )
 
 
-def recount(db: sqlite3.Connection, campaign: int) -> None:
-    """Count a campaign's rows per state afresh (one pass over its rows and records)."""
-    db.execute("DELETE FROM aiosms_counts WHERE campaign = ?", (campaign,))
+def recount(db: sqlite3.Connection, campaign: int | None = None) -> None:
+    """Count a campaign's rows per state afresh, or every campaign's (``None``): one pass
+    over the rows and the records."""
+    of = "" if campaign is None else "AND campaign = ?"
+    params: tuple[int, ...] = () if campaign is None else (campaign,)
+    db.execute(f"DELETE FROM aiosms_counts WHERE 1 {of}", params)
     db.execute(
-        "INSERT INTO aiosms_counts (campaign, state, n) SELECT ?1, COALESCE(o.state, m.state), "
-        "COUNT(*) FROM aiosms_messages AS m LEFT JOIN aiosms_outcomes AS o ON o.id = m.id "
-        "WHERE +m.campaign = ?1 GROUP BY 2",
-        (campaign,),
+        "INSERT INTO aiosms_counts (campaign, state, n) SELECT m.campaign, "
+        "COALESCE(o.state, m.state), COUNT(*) FROM aiosms_messages AS m "
+        f"LEFT JOIN aiosms_outcomes AS o ON o.id = m.id WHERE 1 {of.replace('AND ', 'AND +m.')} "
+        "GROUP BY 1, 2",
+        params,
     )
     # Claimed and sending rows are pending rows: their records say how many.
-    (claimed,) = db.execute(
-        "SELECT COALESCE(SUM(remaining), 0) FROM aiosms_claims WHERE campaign = ?", (campaign,)
-    ).fetchone()
-    (sending,) = db.execute(
-        "SELECT COALESCE(SUM(unsettled), 0) FROM aiosms_attempts WHERE campaign = ? "
-        "AND unsettled > 0",
-        (campaign,),
-    ).fetchone()
-    tally(db, campaign, {"pending": -claimed - sending, "claimed": claimed, "sending": sending})
+    held: dict[int, dict[str, int]] = {}
+    for state, query in (
+        ("claimed", f"SELECT campaign, SUM(remaining) FROM aiosms_claims WHERE 1 {of}"),
+        (
+            "sending",
+            f"SELECT campaign, SUM(unsettled) FROM aiosms_attempts WHERE unsettled > 0 {of}",
+        ),
+    ):
+        for owner, n in db.execute(f"{query} GROUP BY campaign", params).fetchall():
+            held.setdefault(owner, {"pending": 0})[state] = n
+            held[owner]["pending"] -= n
+    for owner, changes in held.items():
+        tally(db, owner, changes)
 
 
 def campaign_by_name(db: sqlite3.Connection, name: str) -> CampaignInfo | None:
