@@ -36,8 +36,10 @@ from aiosms.campaigns._sqlite_schema import (
     campaign_by_name,
     configure,
     create_private_file,
+    in_snapshot,
     prepare_schema,
     set_campaign_state,
+    with_outcomes,
 )
 
 __all__ = ["SCHEMA_VERSION", "SqliteJournal"]
@@ -72,6 +74,14 @@ class SqliteJournal(Journal):
         caller (the cancellation takes effect once it returns).
         """
         return await anyio.to_thread.run_sync(self._run, lambda db: function(db, *args))
+
+    async def _read(self, function: Callable[..., _T], campaign: int, *args: Any) -> _T:
+        """``_call`` for a reader of outcomes: it sees every outcome as a row."""
+
+        def read(db: sqlite3.Connection) -> _T:
+            return with_outcomes(db, campaign, lambda: function(db, campaign, *args))
+
+        return await self._call(read)
 
     def _run(self, function: Callable[[sqlite3.Connection], _T]) -> _T:
         with self._lock:
@@ -137,7 +147,9 @@ class SqliteJournal(Journal):
         return await self._call(rows_sql.purge_campaigns, before)
 
     async def settled_since(self, campaign: int, since: float) -> int:
-        return await self._call(rows_sql.settled_since, campaign, since)
+        return await self._call(
+            lambda db: in_snapshot(db, lambda: rows_sql.settled_since(db, campaign, since))
+        )
 
     # -- rows --------------------------------------------------------------------------
 
@@ -187,17 +199,17 @@ class SqliteJournal(Journal):
         return await self._call(rows_sql.counts, campaign)
 
     async def totals(self, campaign: int) -> tuple[int, str | None]:
-        return await self._call(rows_sql.totals, campaign)
+        return await self._call(lambda db: in_snapshot(db, lambda: rows_sql.totals(db, campaign)))
 
     async def rows(
         self, campaign: int, *, state: str | None = None, after: int = 0, limit: int = 1000
     ) -> list[Row]:
-        return await self._call(rows_sql.rows, campaign, state, after, limit)
+        return await self._read(rows_sql.rows, campaign, state, after, limit)
 
     async def tracking_page(
         self, campaign: int, *, after: int, limit: int
     ) -> list[tuple[int, str, str | None]]:
-        return await self._call(rows_sql.tracking_page, campaign, after, limit)
+        return await self._read(rows_sql.tracking_page, campaign, after, limit)
 
     async def store_delivery(
         self, campaign: int, updates: Sequence[tuple[int, str, int | None]]

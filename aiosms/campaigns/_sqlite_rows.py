@@ -10,6 +10,7 @@ shown as ``sending`` while a live packet lists it, ``claimed`` while a live clai
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections import Counter
@@ -23,6 +24,8 @@ from aiosms.campaigns._rows import read_row
 from aiosms.campaigns._sqlite_schema import (
     Transaction,
     chunks,
+    expand_packets,
+    json_functions,
     log_event,
     marks,
     recount,
@@ -275,6 +278,7 @@ def store_delivery(
     """Store delivery states: ``(row id, state, gateway code)``."""
     now = time.time()
     with Transaction(db):
+        expand_packets(db, campaign)
         db.executemany(
             "UPDATE aiosms_outcomes SET delivery = ?, delivery_code = ?, "
             "delivery_at = ? WHERE id = ? AND campaign = ?",
@@ -294,18 +298,21 @@ def counts(db: sqlite3.Connection, campaign: int) -> dict[str, int]:
 
 
 def totals(db: sqlite3.Connection, campaign: int) -> tuple[int, str | None]:
-    """Parts and cost (a decimal string, or None) of accepted rows."""
+    """Parts and cost (a decimal string, or None) of accepted rows: those with an outcome
+    row, and those packet records keep (their sums kept beside them)."""
     (parts,) = db.execute(
         "SELECT COALESCE(SUM(COALESCE(o.parts, (SELECT m.parts FROM aiosms_messages AS m "
-        "WHERE m.id = o.id))), 0) FROM aiosms_outcomes AS o "
-        "WHERE +o.campaign = ? AND o.state = 'accepted'",
+        "WHERE m.id = o.id))), 0) + (SELECT COALESCE(SUM(accepted_parts), 0) "
+        "FROM aiosms_attempts WHERE campaign = ?1 AND accepted IS NOT NULL) "
+        "FROM aiosms_outcomes AS o WHERE +o.campaign = ?1 AND o.state = 'accepted'",
         (campaign,),
     ).fetchone()
     cost: Decimal | None = None
     # Summed as decimals: money never goes through a float.
     for (value,) in db.execute(
-        "SELECT cost FROM aiosms_outcomes WHERE +campaign = ? AND state = 'accepted' "
-        "AND cost IS NOT NULL",
+        "SELECT cost FROM aiosms_outcomes WHERE +campaign = ?1 AND state = 'accepted' "
+        "AND cost IS NOT NULL UNION ALL SELECT accepted_cost FROM aiosms_attempts "
+        "WHERE campaign = ?1 AND accepted IS NOT NULL AND accepted_cost IS NOT NULL",
         (campaign,),
     ):
         cost = Decimal(value) if cost is None else cost + Decimal(value)
@@ -313,18 +320,30 @@ def totals(db: sqlite3.Connection, campaign: int) -> tuple[int, str | None]:
 
 
 def settled_since(db: sqlite3.Connection, campaign: int, since: float) -> int:
-    """Rows settled (accepted, rejected or unknown) at or after ``since``."""
+    """Rows settled (accepted, rejected or unknown) at or after ``since``: outcome rows,
+    and the accepted outcomes packet records keep."""
     (found,) = db.execute(
         "SELECT COUNT(*) FROM aiosms_outcomes WHERE +campaign = ? AND settled_at >= ? "
         "AND state IN ('accepted', 'rejected', 'unknown')",
         (campaign, since),
     ).fetchone()
-    return int(found)
+    packed = "FROM aiosms_attempts WHERE campaign = ? AND accepted IS NOT NULL AND settled_at >= ?"
+    if json_functions():
+        (kept,) = db.execute(
+            f"SELECT COALESCE(SUM(json_array_length(accepted)), 0) {packed}", (campaign, since)
+        ).fetchone()
+    else:
+        kept = sum(
+            len(json.loads(a))
+            for (a,) in db.execute(f"SELECT accepted {packed}", (campaign, since))
+        )
+    return int(found) + int(kept)
 
 
 def purge_campaigns(db: sqlite3.Connection, before: float) -> list[str]:
     """Delete campaigns last changed before ``before`` with nothing claimed or sending."""
     with Transaction(db):
+        expand_packets(db)
         found = db.execute(
             # Last changed: the campaign's own record or any of its rows.
             "SELECT id, name FROM aiosms_campaigns c WHERE updated_at < ? "

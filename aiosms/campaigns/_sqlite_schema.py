@@ -19,17 +19,25 @@ Version history (``SCHEMA_VERSION``):
    takes rows past the campaign's watermark (``claimed_to``) or from
    ``aiosms_returned`` (rows a released claim or a requeue gave back), and lists the ids
    it took; a packet is fenced on its claim's record alone.
+5. A packet whose rows are all settled at once keeps its accepted outcomes in its own
+   record (``aiosms_attempts.accepted``, one JSON array, with their parts and cost
+   summed beside it) instead of a row each: the one write the send path makes per
+   packet. They become rows of ``aiosms_outcomes``
+   (``expand_packets``) before anything reads or changes outcomes, in the same
+   transaction, so every reader sees what it saw at schema 4.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import os
 import sqlite3
 import stat
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -43,17 +51,21 @@ __all__ = [
     "chunks",
     "configure",
     "create_private_file",
+    "expand_packets",
+    "in_snapshot",
+    "json_functions",
     "log_event",
     "marks",
     "prepare_schema",
     "recount",
     "set_campaign_state",
     "tally",
+    "with_outcomes",
 ]
 
 logger = logging.getLogger("aiosms.campaigns")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: Ids per ``IN (…)`` list: under SQLite's oldest limit on bound parameters (999).
 CHUNK = 500
 _T = TypeVar("_T")
@@ -137,6 +149,10 @@ CREATE TABLE IF NOT EXISTS aiosms_attempts (
     unsettled INTEGER NOT NULL,
     parts INTEGER NOT NULL,
     started_at REAL NOT NULL,
+    accepted TEXT,
+    accepted_parts INTEGER,
+    accepted_cost TEXT,
+    settled_at REAL,
     UNIQUE (campaign, attempt, epoch)
 );
 CREATE TABLE IF NOT EXISTS aiosms_claim_rows (
@@ -198,14 +214,18 @@ _INDEXES = """
 CREATE INDEX IF NOT EXISTS aiosms_messages_pending ON aiosms_messages (campaign)
     WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS aiosms_attempts_live ON aiosms_attempts (campaign)
-    WHERE unsettled > 0
+    WHERE unsettled > 0;
+CREATE INDEX IF NOT EXISTS aiosms_attempts_unexpanded ON aiosms_attempts (campaign)
+    WHERE accepted IS NOT NULL
 """
 
 # A worker of an older version still running when its file was migrated would claim rows
 # already settled (their outcomes are elsewhere now), settle or skip rows in place, and
 # end claims without giving their rows back. The triggers make each of those fail: schema
 # 4 changes a row's state only in a requeue, which counts it (`requeued`), inserts its
-# claims with `schema = 4`, and zeroes a claim's `remaining` once its rows are given back.
+# claims with its schema version, and zeroes a claim's `remaining` once its rows are given
+# back. A schema-4 worker would miss the accepted outcomes schema 5 keeps in packet
+# records, so its claims are refused too.
 # A claim's row ids and parts are written once, beside its record: the record changes
 # with every packet, and SQLite rewrites a whole row, overflow pages and all.
 _CLAIM_ROWS_END_WITH_THEIR_CLAIM = (
@@ -214,15 +234,15 @@ _CLAIM_ROWS_END_WITH_THEIR_CLAIM = (
     "AND epoch = OLD.epoch; END"
 )
 _REFUSAL = (
-    "BEGIN SELECT RAISE(ABORT, 'this journal is at schema 4: stop workers of older aiosms "
-    "versions'); END"
+    f"BEGIN SELECT RAISE(ABORT, 'this journal is at schema {SCHEMA_VERSION}: stop workers of "
+    "older aiosms versions'); END"
 )
 _FENCE_OLDER_WORKERS = (
     "DROP TRIGGER IF EXISTS aiosms_messages_fenced_from_older_workers",
     "CREATE TRIGGER aiosms_messages_fenced_from_older_workers BEFORE UPDATE OF state ON "
     f"aiosms_messages WHEN NEW.requeued IS OLD.requeued {_REFUSAL}",
     "CREATE TRIGGER IF NOT EXISTS aiosms_claims_fenced_from_older_workers BEFORE INSERT ON "
-    f"aiosms_claims WHEN NEW.schema < 4 {_REFUSAL}",
+    f"aiosms_claims WHEN NEW.schema < {SCHEMA_VERSION} {_REFUSAL}",
     "CREATE TRIGGER IF NOT EXISTS aiosms_claims_end_with_their_rows_given_back BEFORE DELETE "
     f"ON aiosms_claims WHEN OLD.remaining > 0 {_REFUSAL}",
 )
@@ -302,14 +322,15 @@ def prepare_schema(db: sqlite3.Connection, path: Path) -> None:
         )
     if version < 3:
         _claims_become_records(db)
-    _schema_4_columns(db)
+    _new_columns(db)
     for statement in _INDEXES.split(";"):
         if statement.strip():
             db.execute(statement)
-    if version < 4:
-        # Fences are (re)made once the rows are where schema 4 wants them.
+    if version < SCHEMA_VERSION:
+        # Fences are (re)made once the rows are where this schema wants them.
         for name in ("claims_fenced_from_older_workers", "claims_end_with_their_rows_given_back"):
             db.execute(f"DROP TRIGGER IF EXISTS aiosms_{name}")
+    if version < 4:
         _outcomes_become_rows(db)
     for statement in _FENCE_OLDER_WORKERS:
         db.execute(statement)
@@ -380,8 +401,8 @@ _MOVE_OUTCOMES = (
 )
 
 
-def _schema_4_columns(db: sqlite3.Connection) -> None:
-    """The columns schema 4 added to older tables (a no-op once they are there)."""
+def _new_columns(db: sqlite3.Connection) -> None:
+    """The columns schemas 4 and 5 added to older tables (a no-op once they are there)."""
     _add_columns(db, "aiosms_campaigns", {"claimed_to": "INTEGER NOT NULL DEFAULT 0"})
     _add_columns(db, "aiosms_messages", {"requeued": "INTEGER NOT NULL DEFAULT 0"})
     _add_columns(
@@ -390,6 +411,16 @@ def _schema_4_columns(db: sqlite3.Connection) -> None:
         {
             "sent": "BLOB NOT NULL DEFAULT x''",
             "schema": "INTEGER NOT NULL DEFAULT 3",
+        },
+    )
+    _add_columns(
+        db,
+        "aiosms_attempts",
+        {
+            "accepted": "TEXT",
+            "accepted_parts": "INTEGER",
+            "accepted_cost": "TEXT",
+            "settled_at": "REAL",
         },
     )
 
@@ -453,6 +484,7 @@ def tally(db: sqlite3.Connection, campaign: int, changes: Mapping[str, int]) -> 
 def recount(db: sqlite3.Connection, campaign: int | None = None) -> None:
     """Count a campaign's rows per state afresh, or every campaign's (``None``): one pass
     over the rows and the records."""
+    expand_packets(db, campaign, recounting=True)
     of = "" if campaign is None else "AND campaign = ?"
     params: tuple[int, ...] = () if campaign is None else (campaign,)
     db.execute(f"DELETE FROM aiosms_counts WHERE 1 {of}", params)
@@ -477,6 +509,132 @@ def recount(db: sqlite3.Connection, campaign: int | None = None) -> None:
             held[owner]["pending"] -= n
     for owner, changes in held.items():
         tally(db, owner, changes)
+
+
+# A packet record's accepted outcomes, `[[id, message_id, parts, cost, delivery], …]`, as
+# rows of their own: SQLite reads the JSON itself where it has its JSON functions.
+_EXPAND = (
+    "INSERT OR IGNORE INTO aiosms_outcomes (id, state, message_id, parts, cost, delivery, "
+    "campaign, packet, settled_at) SELECT json_extract(j.value, '$[0]'), 'accepted', "
+    "json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]'), "
+    "json_extract(j.value, '$[3]'), json_extract(j.value, '$[4]'), a.campaign, a.id, "
+    "a.settled_at FROM aiosms_attempts AS a, json_each(a.accepted) AS j "
+    "WHERE a.campaign = ? AND a.accepted IS NOT NULL"
+)
+_EXPAND_ROW = (
+    "INSERT OR IGNORE INTO aiosms_outcomes (id, state, message_id, parts, cost, delivery, "
+    "campaign, packet, settled_at) VALUES (?, 'accepted', ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def expand_packets(
+    db: sqlite3.Connection, campaign: int | None = None, *, recounting: bool = False
+) -> None:
+    """Turn the accepted outcomes packet records keep (schema 5) into rows of
+    ``aiosms_outcomes``, for one campaign or every one (``None``).
+
+    Run inside the caller's transaction, before it reads or changes outcomes. The
+    counts already include these rows; if one of them has an outcome already (which
+    only a broken fence could cause) the older outcome stays and the campaign is
+    counted afresh.
+    """
+    if campaign is None:
+        owners = [c for (c,) in db.execute(_PACKED_CAMPAIGNS).fetchall()]
+    else:
+        owners = [campaign]
+    for owner in owners:
+        found = _expand_campaign(db, owner)
+        if found is None:
+            continue
+        db.execute(
+            "UPDATE aiosms_attempts SET accepted = NULL, accepted_parts = NULL, "
+            "accepted_cost = NULL WHERE campaign = ? AND accepted IS NOT NULL",
+            (owner,),
+        )
+        held, inserted = found
+        # (A recount that expands first counts right after.)
+        if inserted != held and not recounting:
+            recount(db, owner)
+
+
+_PACKED_CAMPAIGNS = "SELECT DISTINCT campaign FROM aiosms_attempts WHERE accepted IS NOT NULL"
+
+
+def _expand_campaign(db: sqlite3.Connection, campaign: int) -> tuple[int, int] | None:
+    """Insert the rows one campaign's packet records keep: how many they hold and how
+    many were inserted (fewer if some had an outcome), or None if they hold none."""
+    before = db.total_changes
+    if json_functions():
+        (held,) = db.execute(
+            "SELECT SUM(json_array_length(accepted)) FROM aiosms_attempts "
+            "WHERE campaign = ? AND accepted IS NOT NULL",
+            (campaign,),
+        ).fetchone()
+        if held is None:
+            return None
+        db.execute(_EXPAND, (campaign,))
+        return int(held), db.total_changes - before
+    packets = db.execute(
+        "SELECT id FROM aiosms_attempts WHERE campaign = ? AND accepted IS NOT NULL",
+        (campaign,),
+    ).fetchall()
+    if not packets:
+        return None
+    held = 0
+    for (packet,) in packets:
+        # One record at a time: a million rows' worth is never in memory at once.
+        settled_at, accepted = db.execute(
+            "SELECT settled_at, accepted FROM aiosms_attempts WHERE id = ?", (packet,)
+        ).fetchone()
+        carried = json.loads(accepted)
+        held += len(carried)
+        db.executemany(_EXPAND_ROW, [(*c, campaign, packet, settled_at) for c in carried])
+    return held, db.total_changes - before
+
+
+def in_snapshot(db: sqlite3.Connection, read: Callable[[], _T]) -> _T:
+    """``read()`` in one read transaction: its statements see the same state."""
+    db.execute("BEGIN")
+    try:
+        return read()
+    finally:
+        db.execute("COMMIT")
+
+
+def with_outcomes(db: sqlite3.Connection, campaign: int, read: Callable[[], _T]) -> _T:
+    """``read()`` in one transaction that sees every outcome of ``campaign`` as a row.
+
+    Where no packet record keeps accepted outcomes (any campaign not running) that is
+    a plain read; otherwise the records are expanded first, under the write lock.
+    """
+    db.execute("BEGIN")
+    try:
+        packed = (
+            db.execute(
+                "SELECT 1 FROM aiosms_attempts WHERE campaign = ? AND accepted IS NOT NULL LIMIT 1",
+                (campaign,),
+            ).fetchone()
+            is not None
+        )
+        if not packed:
+            return read()
+    finally:
+        # Read only so far: this ends the snapshot.
+        db.execute("COMMIT")
+    with Transaction(db):
+        expand_packets(db, campaign)
+        return read()
+
+
+@functools.cache
+def json_functions() -> bool:
+    """Whether this SQLite has its JSON functions (built in since 3.38, an option before)."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        try:
+            db.execute("SELECT json_extract('[1]', '$[0]') FROM json_each('[]')")
+        except sqlite3.OperationalError:
+            return False
+    return True
 
 
 def campaign_by_name(db: sqlite3.Connection, name: str) -> CampaignInfo | None:

@@ -12,8 +12,10 @@ recorded beside it:
 - ``begin_send`` writes one record per packet in ``aiosms_attempts`` (attempt id, owner,
   epoch, the row ids, how many are not settled yet and their parts), fenced on the claim
   and committed before the request leaves: those rows are sending.
-- ``finish`` inserts each row's outcome into ``aiosms_outcomes`` once, with the number of
-  its packet record (``packet``).
+- ``finish`` settles each row once: a packet settled whole keeps its accepted outcomes
+  in its own record (one JSON array), made rows of ``aiosms_outcomes`` by
+  ``expand_packets`` before anything reads outcomes; every other outcome is a row of
+  ``aiosms_outcomes`` at once, with the number of its packet record (``packet``).
 
 A row is in at most one place at a time: past the watermark, in ``aiosms_returned``, in
 one live claim's ids, in one live packet, or settled (an outcome). So nothing on the
@@ -22,22 +24,23 @@ wire is claimed again, and a claim never sends a row twice.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import json
 import logging
 import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
 from aiosms.campaigns._claim_record import ClaimRecord
 from aiosms.campaigns._models import CampaignInfo, Claim, ClaimedRow, Outcome
 from aiosms.campaigns._rows import CAMPAIGN_COLUMNS, campaign_info
 from aiosms.campaigns._sqlite_schema import (
+    SCHEMA_VERSION,
     Transaction,
     chunks,
+    expand_packets,
     log_event,
     marks,
     recount,
@@ -146,6 +149,8 @@ def claim(
     with Transaction(db):
         # Rows whose worker let the lease lapse are provably unsent: back in line.
         _end_claims(db, campaign, "lease_until < ?", (now,))
+        if budget is not None:
+            expand_packets(db, campaign)
         room = None if budget is None else budget - _spent(db, campaign)
         taken, exhausted = _take(db, campaign, limit, room, now)
         if not taken:
@@ -160,9 +165,9 @@ def claim(
         db.execute(
             "INSERT INTO aiosms_claims (campaign, epoch, owner, lease_until, first_id, "
             "last_id, remaining, parts, claimed_at, sent, schema) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 4)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (campaign, epoch, owner, now + lease, ids[0], ids[-1], len(ids), sum(parts), now,
-             record.sent_blob()),
+             record.sent_blob(), SCHEMA_VERSION),
         )  # fmt: skip
         db.execute(
             "INSERT INTO aiosms_claim_rows (campaign, epoch, rows) VALUES (?, ?, ?)",
@@ -361,31 +366,12 @@ _INSERT_OUTCOME = (
     "error_code, error_text, delivery, reason, campaign, packet, settled_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# Accepted outcomes, the bulk, as one JSON array of `Outcome`s read by SQLite itself: a
-# statement per packet instead of one per row, and only what an accepted row carries.
-_INSERT_ACCEPTED = (
-    "INSERT OR IGNORE INTO aiosms_outcomes (id, state, message_id, parts, cost, delivery, "
-    "campaign, packet, settled_at) SELECT json_extract(value, '$[0]'), 'accepted', "
-    "json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]'), "
-    "json_extract(value, '$[4]'), ?, ?, ? FROM json_each(?)"
-)
 # A late outcome: the row was marked unknown while its packet was on the wire.
 _LATE_OUTCOME = (
     "UPDATE aiosms_outcomes SET state = ?2, message_id = ?3, parts = ?4, cost = ?5, "
     "error_class = ?6, error_code = ?7, error_text = ?8, delivery = ?9, reason = ?10, "
     "settled_at = ?13 WHERE id = ?1 AND campaign = ?11 AND packet = ?12 AND state = 'unknown'"
 )
-
-
-@functools.cache
-def _json_functions() -> bool:
-    """Whether this SQLite has its JSON functions (built in since 3.38, an option before)."""
-    with contextlib.closing(sqlite3.connect(":memory:")) as db:
-        try:
-            db.execute("SELECT json_extract('[1]', '$[0]') FROM json_each('[]')")
-        except sqlite3.OperationalError:
-            return False
-    return True
 
 
 def finish(
@@ -407,14 +393,19 @@ def finish(
         for packet, ids, unsettled in records:
             listed = json.loads(ids)
             mine = _of_packet(outcomes, listed)
+            if unsettled == len(listed) == len(mine):
+                # The usual case: the whole packet settles at once, nothing of it before.
+                settled += _settle_packet(db, campaign, packet, now, mine)
+                continue
             if unsettled == len(listed):
-                # Nothing of the packet is settled yet (the usual case): every row is new.
+                # Part of a packet, nothing of it settled yet: every row is new.
                 new = _insert_outcomes(db, campaign, packet, now, mine)
                 late = 0
             else:
                 # Partly settled, or given up by recovery (0): a row that has an outcome
                 # takes a late one only if it is unknown under this packet; the others
                 # may have been requeued and be someone else's now.
+                expand_packets(db, campaign)
                 values = [(*o, campaign, packet, now) for o in mine]
                 new, late = _settle_rest(db, campaign, packet, now, values, unsettled > 0)
             if new:
@@ -439,26 +430,70 @@ def _of_packet(outcomes: Sequence[Outcome], listed: list[int]) -> Sequence[Outco
     return [o for o in outcomes if o.id in mine]
 
 
+def _settle_packet(
+    db: sqlite3.Connection, campaign: int, packet: int, now: float, outcomes: Sequence[Outcome]
+) -> int:
+    """Settle every row of a packet none of whose rows is settled yet.
+
+    Its accepted outcomes go into the packet's own record, one JSON array written with
+    the record's other changes (``expand_packets`` makes rows of them before anything
+    reads outcomes); the others, few, become rows now. Returns the rows settled.
+    """
+    accepted = [(o[0], o[2], o[3], o[4], o[8]) for o in outcomes if o[1] == "accepted"]
+    kept = _kept_totals(accepted)
+    if kept is None:
+        # Parts the gateway did not give are the row's own: read beside the row, so these
+        # outcomes are rows now.
+        accepted = []
+    others = [o for o in outcomes if o[1] != "accepted" or not accepted]
+    inserted = 0
+    if others:
+        before = db.total_changes
+        db.executemany(_INSERT_OUTCOME, [(*o, campaign, packet, now) for o in others])
+        inserted = db.total_changes - before
+    parts, cost = kept or (None, None)
+    db.execute(
+        "UPDATE aiosms_attempts SET unsettled = 0, accepted = ?, accepted_parts = ?, "
+        "accepted_cost = ?, settled_at = ? WHERE id = ?",
+        (json.dumps(accepted) if accepted else None, parts, cost, now, packet),
+    )
+    if inserted != len(others):
+        # A row of a live packet already had an outcome, which its packet alone could
+        # have given it: the counts are taken afresh rather than guessed.
+        recount(db, campaign)
+        return len(accepted) + inserted
+    by_state = Counter(o[1] for o in others)
+    by_state["accepted"] += len(accepted)
+    by_state["sending"] = -len(outcomes)
+    tally(db, campaign, by_state)
+    return len(outcomes)
+
+
+def _kept_totals(accepted: list[tuple[Any, ...]]) -> tuple[int, str | None] | None:
+    """Parts and cost (a decimal string, None without any) of a packet's accepted
+    outcomes, kept with them for ``totals``; None when an outcome lacks its parts."""
+    parts = 0
+    for entry in accepted:
+        if entry[2] is None:
+            return None
+        parts += entry[2]
+    costs = [Decimal(entry[3]) for entry in accepted if entry[3] is not None]
+    return parts, str(sum(costs)) if costs else None
+
+
 def _insert_outcomes(
     db: sqlite3.Connection, campaign: int, packet: int, now: float, outcomes: Sequence[Outcome]
 ) -> int:
     """Insert outcomes for rows that have none; tallied from sending. Returns how many."""
-    accepted = [o for o in outcomes if o[1] == "accepted"] if _json_functions() else []
-    others = [o for o in outcomes if o[1] != "accepted"] if accepted else list(outcomes)
     before = db.total_changes
-    if accepted:
-        carried = [(o[0], o[2], o[3], o[4], o[8]) for o in accepted]
-        db.execute(_INSERT_ACCEPTED, (campaign, packet, now, json.dumps(carried)))
-    if others:
-        db.executemany(_INSERT_OUTCOME, [(*o, campaign, packet, now) for o in others])
+    db.executemany(_INSERT_OUTCOME, [(*o, campaign, packet, now) for o in outcomes])
     inserted = db.total_changes - before
     if inserted != len(outcomes):
         # A row of a live packet already had an outcome, which its packet alone could
         # have given it: the counts are taken afresh rather than guessed.
         recount(db, campaign)
         return inserted
-    by_state = Counter(o.state for o in others)
-    by_state["accepted"] += len(accepted)
+    by_state = Counter(o.state for o in outcomes)
     by_state["sending"] = -inserted
     tally(db, campaign, by_state)
     return inserted
@@ -546,6 +581,7 @@ def recover(db: sqlite3.Connection, campaign: int) -> tuple[int, int]:
     unknown (worker lost) and its claims end. Returns (lost, released)."""
     now = time.time()
     with Transaction(db):
+        expand_packets(db, campaign)
         lost = 0
         for packet, *_, ids, _ in live_attempts(db, campaign):
             before = db.total_changes
@@ -603,6 +639,7 @@ def requeue(db: sqlite3.Connection, campaign: int, state: str, reason: str | Non
     where = f"+campaign = ? AND state = '{state}'" + ("" if reason is None else " AND reason = ?")
     params: list[Any] = [campaign] if reason is None else [campaign, reason]
     with Transaction(db):
+        expand_packets(db, campaign)
         db.execute(
             f"INSERT OR IGNORE INTO aiosms_returned (campaign, id) SELECT campaign, id "
             f"FROM aiosms_outcomes WHERE {where}",

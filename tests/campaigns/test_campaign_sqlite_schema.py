@@ -1,6 +1,7 @@
 """SqliteJournal's schema across versions: a journal written by an earlier version
 (schema 1: one ``(campaign, state)`` index, no table of counts; schema 2: claims written
-into their rows; schema 3: outcomes written into their rows, claims as id ranges) opens,
+into their rows; schema 3: outcomes written into their rows, claims as id ranges; schema
+4: an outcome row for every settled row, none kept in packet records) opens,
 is migrated in place, keeps every row and count (claimed rows, provably unsent, are
 pending again), and its campaign runs on to the end.
 
@@ -50,7 +51,10 @@ _SCHEMA_3_FENCE = (
 
 
 def as_schema(path: Path, version: int) -> None:
-    """Turn a journal file into what schema ``version`` (1, 2 or 3) wrote.
+    """Turn a journal file into what schema ``version`` (1 to 4) wrote.
+
+    Schema 4: every accepted outcome a row of ``aiosms_outcomes`` (none kept in a
+    packet record), claims inserted with ``schema = 4``, its fences naming schema 4.
 
     Schema 3: outcomes written into their message rows (no ``aiosms_outcomes``, no
     ``aiosms_returned``, no watermark), claims as id ranges (a live claim's rows are the
@@ -60,7 +64,9 @@ def as_schema(path: Path, version: int) -> None:
     no tables of claims and packets; schema 1 also its state index and no counts table.
     """
     with contextlib.closing(sqlite3.connect(path)) as db, db:
-        _as_schema_3(db)
+        _as_schema_4(db)
+        if version < 4:
+            _as_schema_3(db)
         if version < 3:
             _as_schema_2(db)
         if version == 1:
@@ -69,6 +75,36 @@ def as_schema(path: Path, version: int) -> None:
             db.execute("DROP INDEX aiosms_messages_claimed")
             db.execute("CREATE INDEX aiosms_messages_state ON aiosms_messages (campaign, state)")
         db.execute("UPDATE aiosms_meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+
+
+def _as_schema_4(db: sqlite3.Connection) -> None:
+    packed = db.execute(
+        "SELECT id, campaign, settled_at, accepted FROM aiosms_attempts WHERE accepted IS NOT NULL"
+    ).fetchall()
+    for packet, campaign, settled_at, accepted in packed:
+        db.executemany(
+            "INSERT INTO aiosms_outcomes (id, state, message_id, parts, cost, delivery, "
+            "campaign, packet, settled_at) VALUES (?, 'accepted', ?, ?, ?, ?, ?, ?, ?)",
+            [(*entry, campaign, packet, settled_at) for entry in json.loads(accepted)],
+        )
+    db.execute("DROP INDEX aiosms_attempts_unexpanded")
+    db.execute("ALTER TABLE aiosms_attempts DROP COLUMN accepted")
+    db.execute("ALTER TABLE aiosms_attempts DROP COLUMN settled_at")
+    db.execute("UPDATE aiosms_claims SET schema = 4")
+    refusal = (
+        "BEGIN SELECT RAISE(ABORT, 'this journal is at schema 4: stop workers of older "
+        "aiosms versions'); END"
+    )
+    for name, when in (
+        ("messages_fenced_from_older_workers", "BEFORE UPDATE OF state ON aiosms_messages "
+         "WHEN NEW.requeued IS OLD.requeued"),
+        ("claims_fenced_from_older_workers", "BEFORE INSERT ON aiosms_claims "
+         "WHEN NEW.schema < 4"),
+        ("claims_end_with_their_rows_given_back", "BEFORE DELETE ON aiosms_claims "
+         "WHEN OLD.remaining > 0"),
+    ):  # fmt: skip
+        db.execute(f"DROP TRIGGER aiosms_{name}")
+        db.execute(f"CREATE TRIGGER aiosms_{name} {when} {refusal}")
 
 
 def _as_schema_3(db: sqlite3.Connection) -> None:
@@ -149,7 +185,7 @@ def indexes(path: Path) -> set[str]:
         return {name for (name,) in rows}
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 async def test_an_older_journal_is_migrated_with_its_counts_and_runs_to_the_end(
     tmp_path: Path, version: int
 ) -> None:
@@ -169,12 +205,16 @@ async def test_an_older_journal_is_migrated_with_its_counts_and_runs_to_the_end(
     as_schema(path, version)
     with contextlib.closing(sqlite3.connect(path)) as db:
         found = dict(db.execute("SELECT state, COUNT(*) FROM aiosms_messages GROUP BY state"))
-    # Schema 3 wrote claims and packets as records of their own, their rows pending.
-    written = {"pending": 26} if version == 3 else {"pending": 18, "claimed": 5, "sending": 3}
-    assert found == {**written, "accepted": 4}
+    # Schema 3 wrote claims and packets as records of their own, their rows pending;
+    # schema 4 wrote outcomes as rows of their own too.
+    if version == 4:
+        assert found == {"pending": 30}
+    else:
+        written = {"pending": 26} if version == 3 else {"pending": 18, "claimed": 5, "sending": 3}
+        assert found == {**written, "accepted": 4}
 
     async with SqliteJournal(path) as journal:
-        assert await journal.schema_version() == 4
+        assert await journal.schema_version() == 5
         campaign = await Campaign.open(journal, "old")
         migrated = await campaign.counts()
         async with fake.client() as sms:
@@ -184,8 +224,13 @@ async def test_an_older_journal_is_migrated_with_its_counts_and_runs_to_the_end(
     # The old worker's claimed rows were never sent: pending again. Its packet, a record
     # of its own since schema 3, is still on the wire until recovery; rows schemas 1
     # and 2 marked sending have no record to wait on, and are unknown at once.
-    on_the_wire = {"sending": 3} if version == 3 else {"sending": 0, "unknown": 3}
-    assert migrated == {**before, "pending": 23, "claimed": 0, **on_the_wire}
+    # A schema-4 claim stays the old worker's (its packets would settle as they did)
+    # until start-up recovery.
+    if version == 4:
+        assert migrated == before
+    else:
+        on_the_wire = {"sending": 3} if version == 3 else {"sending": 0, "unknown": 3}
+        assert migrated == {**before, "pending": 23, "claimed": 0, **on_the_wire}
     assert indexes(path) == {"aiosms_messages_phone", "aiosms_messages_pending"}
     # The 3 rows found sending become unknown (never resent); the other 23 go out once.
     assert (summary.state, summary.counts["accepted"], summary.counts["unknown"]) == (
@@ -197,7 +242,7 @@ async def test_an_older_journal_is_migrated_with_its_counts_and_runs_to_the_end(
     assert max(Counter(entry.phone for entry in fake.ledger).values()) == 1
     with contextlib.closing(sqlite3.connect(path)) as db:
         events = db.execute("SELECT detail FROM aiosms_events WHERE kind = 'migrate'").fetchall()
-    assert events == [(f"schema {version} → 4",)]
+    assert events == [(f"schema {version} → 5",)]
 
 
 async def test_counts_kept_by_the_journal_equal_a_count_of_its_rows(tmp_path: Path) -> None:
@@ -235,7 +280,7 @@ async def test_a_worker_of_an_older_version_cannot_claim_or_send_in_a_migrated_j
     # What a worker of schema 2, still running on the file, writes to claim or send.
     with contextlib.closing(sqlite3.connect(path)) as db:
         for state in ("claimed", "sending"):
-            with pytest.raises(sqlite3.IntegrityError, match="schema 4"):
+            with pytest.raises(sqlite3.IntegrityError, match="schema 5"):
                 db.execute("UPDATE aiosms_messages SET state = ? WHERE id = ?", (state, 1))
     async with SqliteJournal(path) as journal:
         rows = await journal.rows(campaign.id, state="claimed")

@@ -18,7 +18,7 @@ import anyio
 import pytest
 
 from aiosms import Message
-from aiosms.campaigns import Campaign, Outcome, Row, SqliteJournal, _sqlite_sending
+from aiosms.campaigns import Campaign, Outcome, Row, SqliteJournal, _sqlite_schema
 from aiosms.testing import FakeMySms, Fault
 
 pytestmark = pytest.mark.anyio
@@ -125,7 +125,7 @@ async def test_without_sqlites_json_functions_a_campaign_ends_with_the_same_rows
         asked.append(False)
         return False
 
-    monkeypatch.setattr(_sqlite_sending, "_json_functions", no_json_functions)
+    monkeypatch.setattr(_sqlite_schema, "json_functions", no_json_functions)
     without = await run_with_every_outcome(tmp_path / "without.db")
 
     expected = {"pending": 0, "claimed": 0, "sending": 0, "accepted": 19, "rejected": 1,

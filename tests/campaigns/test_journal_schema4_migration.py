@@ -164,7 +164,7 @@ async def test_a_schema_3_journal_with_rows_in_every_state_migrates_and_runs_to_
 
     fake = FakeMySms(balance=Decimal(10**6))
     async with SqliteJournal(path) as journal:
-        assert await journal.schema_version() == 4
+        assert await journal.schema_version() == 5
         campaign = await Campaign.open(journal, NAME)
         migrated = await campaign.counts()
         shown = await journal.rows(campaign.id)
@@ -296,20 +296,20 @@ async def test_a_worker_of_schema_3_can_neither_claim_nor_settle_in_a_migrated_j
         (packet,) = db.execute("SELECT id FROM aiosms_attempts WHERE attempt = 'b2'").fetchone()
         (epoch,) = db.execute("SELECT epoch + 1 FROM aiosms_campaigns").fetchone()
         first, last = ids["row-16"], ids["row-20"]
-        with pytest.raises(sqlite3.IntegrityError, match="schema 4"), db:
+        with pytest.raises(sqlite3.IntegrityError, match="schema 5"), db:
             db.execute(
                 _SCHEMA_3_CLAIM,
                 (campaign.id, epoch, "old-worker", now + LEASE, first, last, 5, 5, now),
             )
-        with pytest.raises(sqlite3.IntegrityError, match="schema 4"), db:
+        with pytest.raises(sqlite3.IntegrityError, match="schema 5"), db:
             db.execute(_SCHEMA_3_ACCEPT, (live, packet, now, "late-id", 1, "1.5", "queued"))
-        with pytest.raises(sqlite3.IntegrityError, match="schema 4"), db:
+        with pytest.raises(sqlite3.IntegrityError, match="schema 5"), db:
             db.execute(
                 _SCHEMA_3_SETTLE,
                 (live, packet, now, None, 1, None, None, "rejected", "RecipientError", -12,
                  "refused", None),
             )  # fmt: skip
-        with pytest.raises(sqlite3.IntegrityError, match="schema 4"), db:
+        with pytest.raises(sqlite3.IntegrityError, match="schema 5"), db:
             db.execute(_SCHEMA_3_LOST, (now, packet, campaign.id, live))
         claims = db.execute("SELECT COUNT(*) FROM aiosms_claims").fetchone()
     async with SqliteJournal(path) as journal:

@@ -155,12 +155,17 @@ def test_killed_campaign_runs_never_send_a_row_twice_and_settle_every_row(tmp_pa
     keys = [entry["text"].removeprefix("code ") for entry in sent]
     assert len(keys) == len(set(keys)), "the gateway accepted a row twice"
 
-    # Each row's state and message id: its outcome's, or the import's judgement.
+    # Each row's state and message id: its outcome's (a row of its own, or an entry of
+    # the accepted outcomes its packet's record keeps), or the import's judgement.
     with contextlib.closing(sqlite3.connect(journal)) as db:
         by_state: dict[str, dict[str, str | None]] = {}
         for key, state, message_id in db.execute(
-            "SELECT m.key, COALESCE(o.state, m.state), o.message_id FROM aiosms_messages AS m "
-            "LEFT JOIN aiosms_outcomes AS o ON o.id = m.id"
+            "SELECT m.key, COALESCE(o.state, p.state, m.state), "
+            "COALESCE(o.message_id, p.message_id) FROM aiosms_messages AS m "
+            "LEFT JOIN aiosms_outcomes AS o ON o.id = m.id LEFT JOIN ("
+            "SELECT json_extract(j.value, '$[0]') AS id, 'accepted' AS state, "
+            "json_extract(j.value, '$[1]') AS message_id FROM aiosms_attempts AS a, "
+            "json_each(a.accepted) AS j WHERE a.accepted IS NOT NULL) AS p ON p.id = m.id"
         ):
             by_state.setdefault(state, {})[key] = message_id
         kept = {state: n for state, n in db.execute("SELECT state, n FROM aiosms_counts") if n}

@@ -87,11 +87,11 @@ def test_init_creates_a_sqlite_journal_file_too(tmp_path: Path) -> None:
     path = tmp_path / "new" / "campaigns.db"
     result = invoke("--journal", str(path), "--output", "json", "campaign", "init")
     assert result.exit_code == 0, result.output
-    # SQLite journals are at schema version 4 (PostgreSQL ones at 1).
-    assert json.loads(result.stdout) == {"journal": str(path), "schema_version": 4}
+    # SQLite journals are at schema version 5 (PostgreSQL ones at 1).
+    assert json.loads(result.stdout) == {"journal": str(path), "schema_version": 5}
     with sqlite3.connect(path) as db:
         row = db.execute("SELECT value FROM aiosms_meta WHERE key = 'schema_version'").fetchone()
-    assert row == ("4",)
+    assert row == ("5",)
 
 
 @pytest.mark.parametrize("form", ["uri", "postgres-uri", "conninfo"])
