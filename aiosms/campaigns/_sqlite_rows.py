@@ -192,6 +192,14 @@ class _InFlight:
         self.packets: dict[int, tuple[Any, ...]] = {}
         for packet in live_attempts(db, campaign):
             self.packets.update(dict.fromkeys(packet[4], packet))
+        # A live packet lists a row it settled that was requeued since: given back, or
+        # in a claim again, the row is no longer that packet's.
+        given_back = "SELECT id FROM aiosms_returned WHERE campaign = ? AND id IN"
+        for chunk in chunks(sorted(self.packets)):
+            for (row_id,) in db.execute(f"{given_back} ({marks(len(chunk))})", (campaign, *chunk)):
+                del self.packets[row_id]
+        for row_id in self.claims.keys() & self.packets.keys():
+            del self.packets[row_id]
 
     def shown(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         """``row`` with the state, owner, epoch, attempt and send time a reader sees."""

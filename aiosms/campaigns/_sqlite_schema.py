@@ -598,7 +598,9 @@ def in_snapshot(db: sqlite3.Connection, read: Callable[[], _T]) -> _T:
     try:
         return read()
     finally:
-        db.execute("COMMIT")
+        # (An error SQLite rolled back by itself has ended the transaction already.)
+        if db.in_transaction:
+            db.execute("COMMIT")
 
 
 def with_outcomes(db: sqlite3.Connection, campaign: int, read: Callable[[], _T]) -> _T:
@@ -620,7 +622,8 @@ def with_outcomes(db: sqlite3.Connection, campaign: int, read: Callable[[], _T])
             return read()
     finally:
         # Read only so far: this ends the snapshot.
-        db.execute("COMMIT")
+        if db.in_transaction:
+            db.execute("COMMIT")
     with Transaction(db):
         expand_packets(db, campaign)
         return read()

@@ -149,8 +149,6 @@ def claim(
     with Transaction(db):
         # Rows whose worker let the lease lapse are provably unsent: back in line.
         _end_claims(db, campaign, "lease_until < ?", (now,))
-        if budget is not None:
-            expand_packets(db, campaign)
         room = None if budget is None else budget - _spent(db, campaign)
         taken, exhausted = _take(db, campaign, limit, room, now)
         if not taken:
@@ -276,11 +274,13 @@ def _spent(db: sqlite3.Connection, campaign: int) -> int:
         "AND o.state IN ('accepted', 'unknown')",
         (campaign,),
     ).fetchone()
-    # Claimed and sending rows: their records keep their parts.
+    # Claimed and sending rows, and accepted rows packet records keep: their records
+    # keep their parts.
     (held,) = db.execute(
         "SELECT (SELECT COALESCE(SUM(parts), 0) FROM aiosms_claims WHERE campaign = ?1) + "
         "(SELECT COALESCE(SUM(parts), 0) FROM aiosms_attempts WHERE campaign = ?1 "
-        "AND unsettled > 0)",
+        "AND unsettled > 0) + (SELECT COALESCE(SUM(accepted_parts), 0) FROM aiosms_attempts "
+        "WHERE campaign = ?1 AND accepted IS NOT NULL)",
         (campaign,),
     ).fetchone()
     return int(spent) + int(held)
@@ -393,7 +393,7 @@ def finish(
         for packet, ids, unsettled in records:
             listed = json.loads(ids)
             mine = _of_packet(outcomes, listed)
-            if unsettled == len(listed) == len(mine):
+            if unsettled == len(listed) == len(mine) == len({o[0] for o in mine}):
                 # The usual case: the whole packet settles at once, nothing of it before.
                 settled += _settle_packet(db, campaign, packet, now, mine)
                 continue
@@ -441,9 +441,9 @@ def _settle_packet(
     """
     accepted = [(o[0], o[2], o[3], o[4], o[8]) for o in outcomes if o[1] == "accepted"]
     kept = _kept_totals(accepted)
-    if kept is None:
-        # Parts the gateway did not give are the row's own: read beside the row, so these
-        # outcomes are rows now.
+    if kept is None or any(o[5] or o[6] or o[7] or o[9] for o in outcomes if o[1] == "accepted"):
+        # Parts the gateway did not give are the row's own (read beside the row), and a
+        # record keeps no error or reason: these outcomes are rows now.
         accepted = []
     others = [o for o in outcomes if o[1] != "accepted" or not accepted]
     inserted = 0

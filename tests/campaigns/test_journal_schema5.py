@@ -203,3 +203,45 @@ async def test_a_packed_outcome_for_a_row_that_has_one_leaves_the_older_and_is_r
     assert [shown[i][0] for i in (ids[0], ids[2], ids[3], ids[5])] == ["accepted"] * 4
     assert counts == {"pending": 0, "claimed": 0, "sending": 0, "accepted": 4, "rejected": 1,
                       "unknown": 1, "skipped": 0}  # fmt: skip
+
+
+async def test_a_packet_whose_outcomes_name_a_row_twice_settles_only_the_rows_named(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.db"
+    async with SqliteJournal(path) as journal:
+        campaign = await Campaign.create(journal, "c", numbered(2), sender=SENDER)
+        claim = await journal.claim(campaign.id, "w", 2, LEASE, None)
+        ids = [row.id for row in claim.rows]
+        await journal.begin_send(campaign.id, "w", [(i, claim.epoch) for i in ids], "p")
+        settled = await journal.finish(
+            campaign.id, "p", [accepted(ids[0], 1, "1.00"), accepted(ids[0], 1, "1.00")]
+        )
+        totals = await journal.totals(campaign.id)
+        # The run dies; the row its packet still holds is recovered as unknown.
+        recovered = await journal.recover(campaign.id)
+        states = [r.state.value for r in await journal.rows(campaign.id)]
+    assert settled == 1
+    assert totals == (1, "1.00")
+    assert recovered == (1, 0)
+    assert states == ["accepted", "unknown"]
+
+
+async def test_a_row_requeued_while_its_packet_is_live_shows_pending_not_sending(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.db"
+    async with SqliteJournal(path) as journal:
+        campaign = await Campaign.create(journal, "c", numbered(2), sender=SENDER)
+        claim = await journal.claim(campaign.id, "w", 2, LEASE, None)
+        ids = [row.id for row in claim.rows]
+        await journal.begin_send(campaign.id, "w", [(i, claim.epoch) for i in ids], "p")
+        await journal.finish(campaign.id, "p", [rejected(ids[0])])
+        await journal.requeue(campaign.id, "rejected")
+        counts = await journal.counts(campaign.id)
+        shown = [(r.id, r.state.value) for r in await journal.rows(campaign.id)]
+        pending = [r.id for r in await journal.rows(campaign.id, state="pending")]
+        sending = [r.id for r in await journal.rows(campaign.id, state="sending")]
+    assert (counts["pending"], counts["sending"]) == (1, 1)
+    assert shown == [(ids[0], "pending"), (ids[1], "sending")]
+    assert (pending, sending) == ([ids[0]], [ids[1]])
