@@ -50,6 +50,17 @@ def where_kept(path: Path) -> tuple[int, int, int]:
     return rows, len(records), sum(len(json.loads(a)) for a in records)
 
 
+async def on_the_wire(
+    journal: SqliteJournal, count: int, attempt: str
+) -> tuple[Campaign, list[int]]:
+    """A campaign of ``count`` rows, all claimed by "w" and sent as one packet."""
+    campaign = await Campaign.create(journal, "c", numbered(count), sender=SENDER)
+    claim = await journal.claim(campaign.id, "w", count, LEASE, None)
+    ids = [row.id for row in claim.rows]
+    await journal.begin_send(campaign.id, "w", [(i, claim.epoch) for i in ids], attempt)
+    return campaign, ids
+
+
 async def settle_two_packets(journal: SqliteJournal, campaign: int) -> list[int]:
     """Claim 6 rows; packet p1 (rows 0-2) settles whole, all accepted with parts and
     costs; packet p2 (rows 3-5) settles whole with one rejection. Returns the row ids."""
@@ -127,10 +138,7 @@ async def test_a_packet_settled_whole_keeps_its_accepted_outcomes_and_readers_se
 async def test_outcomes_without_parts_from_the_gateway_are_rows_at_once(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
     async with SqliteJournal(path) as journal:
-        campaign = await Campaign.create(journal, "c", numbered(3), sender=SENDER)
-        claim = await journal.claim(campaign.id, "w", 3, LEASE, None)
-        ids = [row.id for row in claim.rows]
-        await journal.begin_send(campaign.id, "w", [(i, claim.epoch) for i in ids], "p1")
+        campaign, ids = await on_the_wire(journal, 3, "p1")
         outcomes = [accepted(ids[0], 2, None), accepted(ids[1], None, None),
                     accepted(ids[2], 1, None)]  # fmt: skip
         await journal.finish(campaign.id, "p1", outcomes)
@@ -210,10 +218,7 @@ async def test_a_packet_whose_outcomes_name_a_row_twice_settles_only_the_rows_na
 ) -> None:
     path = tmp_path / "j.db"
     async with SqliteJournal(path) as journal:
-        campaign = await Campaign.create(journal, "c", numbered(2), sender=SENDER)
-        claim = await journal.claim(campaign.id, "w", 2, LEASE, None)
-        ids = [row.id for row in claim.rows]
-        await journal.begin_send(campaign.id, "w", [(i, claim.epoch) for i in ids], "p")
+        campaign, ids = await on_the_wire(journal, 2, "p")
         settled = await journal.finish(
             campaign.id, "p", [accepted(ids[0], 1, "1.00"), accepted(ids[0], 1, "1.00")]
         )
@@ -232,10 +237,7 @@ async def test_a_row_requeued_while_its_packet_is_live_shows_pending_not_sending
 ) -> None:
     path = tmp_path / "j.db"
     async with SqliteJournal(path) as journal:
-        campaign = await Campaign.create(journal, "c", numbered(2), sender=SENDER)
-        claim = await journal.claim(campaign.id, "w", 2, LEASE, None)
-        ids = [row.id for row in claim.rows]
-        await journal.begin_send(campaign.id, "w", [(i, claim.epoch) for i in ids], "p")
+        campaign, ids = await on_the_wire(journal, 2, "p")
         await journal.finish(campaign.id, "p", [rejected(ids[0])])
         await journal.requeue(campaign.id, "rejected")
         counts = await journal.counts(campaign.id)
