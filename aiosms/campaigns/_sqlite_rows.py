@@ -31,7 +31,7 @@ from aiosms.campaigns._sqlite_schema import (
     recount,
     tally,
 )
-from aiosms.campaigns._sqlite_sending import live_attempts, live_claims
+from aiosms.campaigns._sqlite_sending import given_back, live_attempts, live_claims
 
 __all__ = [
     "counts",
@@ -194,11 +194,9 @@ class _InFlight:
             self.packets.update(dict.fromkeys(packet[4], packet))
         # A live packet lists a row it settled that was requeued since: given back, or
         # in a claim again, the row is no longer that packet's.
-        given_back = "SELECT id FROM aiosms_returned WHERE campaign = ? AND id IN"
-        for chunk in chunks(sorted(self.packets)):
-            for (row_id,) in db.execute(f"{given_back} ({marks(len(chunk))})", (campaign, *chunk)):
-                del self.packets[row_id]
-        for row_id in self.claims.keys() & self.packets.keys():
+        for row_id in given_back(db, campaign, self.packets) | (
+            self.claims.keys() & self.packets.keys()
+        ):
             del self.packets[row_id]
 
     def shown(self, row: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -609,21 +609,17 @@ def with_outcomes(db: sqlite3.Connection, campaign: int, read: Callable[[], _T])
     Where no packet record keeps accepted outcomes (any campaign not running) that is
     a plain read; otherwise the records are expanded first, under the write lock.
     """
-    db.execute("BEGIN")
-    try:
-        packed = (
-            db.execute(
-                "SELECT 1 FROM aiosms_attempts WHERE campaign = ? AND accepted IS NOT NULL LIMIT 1",
-                (campaign,),
-            ).fetchone()
-            is not None
-        )
-        if not packed:
-            return read()
-    finally:
-        # Read only so far: this ends the snapshot.
-        if db.in_transaction:
-            db.execute("COMMIT")
+
+    def read_unless_packed() -> tuple[_T] | None:
+        packed = db.execute(
+            "SELECT 1 FROM aiosms_attempts WHERE campaign = ? AND accepted IS NOT NULL LIMIT 1",
+            (campaign,),
+        ).fetchone()
+        return None if packed else (read(),)
+
+    done = in_snapshot(db, read_unless_packed)
+    if done is not None:
+        return done[0]
     with Transaction(db):
         expand_packets(db, campaign)
         return read()

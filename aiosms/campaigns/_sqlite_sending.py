@@ -52,6 +52,7 @@ __all__ = [
     "begin_send",
     "claim",
     "finish",
+    "given_back",
     "heartbeat",
     "live_attempts",
     "live_claims",
@@ -446,27 +447,15 @@ def _settle_packet(
         # record keeps no error or reason: these outcomes are rows now.
         accepted = []
     others = [o for o in outcomes if o[1] != "accepted" or not accepted]
-    inserted = 0
-    if others:
-        before = db.total_changes
-        db.executemany(_INSERT_OUTCOME, [(*o, campaign, packet, now) for o in others])
-        inserted = db.total_changes - before
     parts, cost = kept or (None, None)
     db.execute(
         "UPDATE aiosms_attempts SET unsettled = 0, accepted = ?, accepted_parts = ?, "
         "accepted_cost = ?, settled_at = ? WHERE id = ?",
         (json.dumps(accepted) if accepted else None, parts, cost, now, packet),
     )
-    if inserted != len(others):
-        # A row of a live packet already had an outcome, which its packet alone could
-        # have given it: the counts are taken afresh rather than guessed.
-        recount(db, campaign)
-        return len(accepted) + inserted
-    by_state = Counter(o[1] for o in others)
-    by_state["accepted"] += len(accepted)
-    by_state["sending"] = -len(outcomes)
-    tally(db, campaign, by_state)
-    return len(outcomes)
+    tally(db, campaign, {"accepted": len(accepted), "sending": -len(accepted)})
+    # After the record: a recount there finds the accepted outcomes it keeps.
+    return len(accepted) + (_insert_outcomes(db, campaign, packet, now, others) if others else 0)
 
 
 def _kept_totals(accepted: list[tuple[Any, ...]]) -> tuple[int, str | None] | None:
@@ -544,11 +533,23 @@ def _held_elsewhere(db: sqlite3.Connection, campaign: int, packet: int, ids: lis
     held.update(
         i for record in live_attempts(db, campaign) if record[0] != packet for i in record[4]
     )
-    given_back = "SELECT id FROM aiosms_returned WHERE campaign = ? AND id IN"
-    for chunk in chunks(ids):
-        found = db.execute(f"{given_back} ({marks(len(chunk))})", (campaign, *chunk))
-        held.update(i for (i,) in found)
+    held.update(given_back(db, campaign, ids))
     return held.intersection(ids)
+
+
+def given_back(db: sqlite3.Connection, campaign: int, ids: Iterable[int]) -> set[int]:
+    """Which of ``ids`` are in ``aiosms_returned`` (given back, waiting for a claim)."""
+    found: set[int] = set()
+    for chunk in chunks(sorted(ids)):
+        found.update(
+            i
+            for (i,) in db.execute(
+                "SELECT id FROM aiosms_returned WHERE campaign = ? "
+                f"AND id IN ({marks(len(chunk))})",
+                (campaign, *chunk),
+            )
+        )
+    return found
 
 
 def stoplist_add(db: sqlite3.Connection, entries: Iterable[tuple[str, str]], now: float) -> int:
