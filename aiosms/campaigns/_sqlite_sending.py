@@ -442,7 +442,9 @@ def _settle_packet(
     """
     accepted = [(o[0], o[2], o[3], o[4], o[8]) for o in outcomes if o[1] == "accepted"]
     kept = _kept_totals(accepted)
-    if kept is None or any(o[5] or o[6] or o[7] or o[9] for o in outcomes if o[1] == "accepted"):
+    if kept is None or any(
+        (o[5], o[6], o[7], o[9]) != (None, None, None, None) for o in outcomes if o[1] == "accepted"
+    ):
         # Parts the gateway did not give are the row's own (read beside the row), and a
         # record keeps no error or reason: these outcomes are rows now.
         accepted = []

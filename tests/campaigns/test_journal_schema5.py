@@ -247,3 +247,22 @@ async def test_a_row_requeued_while_its_packet_is_live_shows_pending_not_sending
     assert (counts["pending"], counts["sending"]) == (1, 1)
     assert shown == [(ids[0], "pending"), (ids[1], "sending")]
     assert (pending, sending) == ([ids[0]], [ids[1]])
+
+
+async def test_an_accepted_outcome_with_a_reason_or_error_fields_keeps_them(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.db"
+    async with SqliteJournal(path) as journal:
+        campaign, ids = await on_the_wire(journal, 2, "p")
+        noted = Outcome(ids[1], "accepted", "mid-1", 1, None, "", 0, "", "queued", "")
+        await journal.finish(campaign.id, "p", [accepted(ids[0], 1, None), noted])
+        kept = where_kept(path)
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            stored = db.execute(
+                "SELECT error_class, error_code, error_text, reason FROM aiosms_outcomes "
+                "WHERE id = ?",
+                (ids[1],),
+            ).fetchone()
+    assert kept == (2, 0, 0)
+    assert stored == ("", 0, "", "")
